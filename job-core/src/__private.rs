@@ -1,0 +1,4 @@
+//! Items the derive macros' output uses. Not public API: no semver guarantees.
+
+pub use crate::set::{decode, has_duplicate};
+pub use serde_json;

@@ -1,0 +1,236 @@
+use std::future::Future;
+use std::time::Duration;
+
+use crate::{FailureKind, FailureRecord, JobId, NewJob};
+
+/// A storage engine for jobs: one method per atomic state transition.
+///
+/// job-redis implements it; the worker runtime drives it. Users who write their own loop call
+/// the same methods. Every method is safe to retry after a timeout: inserts carry client ids
+/// (a repeat answers [`Inserted::Exists`]) and transitions carry fencing tokens (a stale one
+/// answers [`Ack::Lost`] and changes nothing).
+pub trait Backend: Clone + Send + Sync + 'static {
+    /// The backend's error.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Inserts jobs, all or each as one atomic step per batch.
+    fn insert(&self, jobs: &[NewJob]) -> impl Future<Output = Result<Vec<Inserted>, Self::Error>> + Send;
+
+    /// Leases up to `grab.limit` ready jobs of `grab.types`, highest priority first, then FIFO.
+    fn grab(&self, grab: &Grab<'_>) -> impl Future<Output = Result<Grabbed, Self::Error>> + Send;
+
+    /// Completes jobs, storing each one's result if it has one.
+    fn complete(&self, done: &[Completion]) -> impl Future<Output = Result<Vec<Ack>, Self::Error>> + Send;
+
+    /// Records a temporary failure and schedules the next attempt in `retry_in`; past the job's
+    /// attempt limit the job fails for good instead ([`Ack::Failed`]).
+    fn temp_fail(
+        &self,
+        lease: &Lease,
+        retry_in: Duration,
+        failure: &FailureNote,
+    ) -> impl Future<Output = Result<Ack, Self::Error>> + Send;
+
+    /// Records a permanent failure.
+    fn perm_fail(&self, lease: &Lease, failure: &FailureNote) -> impl Future<Output = Result<Ack, Self::Error>> + Send;
+
+    /// Completes the job and inserts `children`, in one atomic step.
+    fn replace(&self, lease: &Lease, children: &[NewJob]) -> impl Future<Output = Result<Ack, Self::Error>> + Send;
+
+    /// Hands a job back to waiting after `delay` without spending an attempt: a defer
+    /// (counted against `max_defers`) or a shutdown (not counted).
+    fn release(&self, lease: &Lease, release: &Release) -> impl Future<Output = Result<Ack, Self::Error>> + Send;
+
+    /// Renews leases; answers, per lease, whether it is still held.
+    fn heartbeat(&self, leases: &[Lease]) -> impl Future<Output = Result<Vec<bool>, Self::Error>> + Send;
+
+    /// Blocks until a job of `types` may be ready or `timeout` passes; returns early on a wake.
+    fn wait(&self, types: &[&str], timeout: Duration) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Returns a job's failure history, oldest first.
+    fn failures(&self, id: JobId) -> impl Future<Output = Result<Vec<FailureRecord>, Self::Error>> + Send;
+}
+
+/// The answer for one inserted job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Inserted {
+    /// The job was stored under this id.
+    New(JobId),
+    /// A job with this id was already stored (a retried insert); nothing changed.
+    Exists(JobId),
+}
+
+impl Inserted {
+    /// Returns the job's id either way.
+    #[must_use]
+    pub fn id(&self) -> JobId {
+        match *self {
+            Self::New(id) | Self::Exists(id) => id,
+        }
+    }
+}
+
+/// A request to lease ready jobs.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Grab<'a> {
+    /// The wire names of the types to take.
+    pub types: &'a [&'a str],
+    /// The most jobs to take.
+    pub limit: usize,
+    /// The lease for jobs whose type sets none.
+    pub lease: Duration,
+    /// Who takes them (recorded on each job as its holder).
+    pub holder: &'a Holder,
+}
+
+impl<'a> Grab<'a> {
+    /// Builds a grab of up to `limit` jobs of `types`, held by `holder` for `lease`.
+    #[must_use]
+    pub fn new(types: &'a [&'a str], limit: usize, lease: Duration, holder: &'a Holder) -> Self {
+        Self { types, limit, lease, holder }
+    }
+}
+
+/// The answer to a grab.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct Grabbed {
+    /// The leased jobs, in (priority, FIFO) order.
+    pub jobs: Vec<GrabbedJob>,
+    /// How long until a delayed job or an expiring lease may need attention, if any.
+    pub next_wake: Option<Duration>,
+}
+
+/// A leased job, as the grab returned it.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct GrabbedJob {
+    /// The lease to present on every later transition.
+    pub lease: Lease,
+    /// The wire name of the job's type.
+    pub name: String,
+    /// The encoded arguments.
+    pub payload: Vec<u8>,
+    /// This attempt's number, from 1.
+    pub attempt: u32,
+    /// The attempt limit.
+    pub max_attempts: u32,
+}
+
+/// A held lease: the job and the fencing token its grab issued.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Lease {
+    /// The job.
+    pub id: JobId,
+    /// The fencing token; transitions with an older token answer [`Ack::Lost`].
+    pub token: u64,
+    /// How long each renewal holds the job.
+    pub duration: Duration,
+}
+
+impl Lease {
+    /// Builds a lease.
+    #[must_use]
+    pub fn new(id: JobId, token: u64, duration: Duration) -> Self {
+        Self { id, token, duration }
+    }
+}
+
+/// A completion to acknowledge.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Completion {
+    /// The lease.
+    pub lease: Lease,
+    /// The result to store on the job (JSON), if any.
+    pub result: Option<Vec<u8>>,
+}
+
+impl Completion {
+    /// Builds a completion.
+    #[must_use]
+    pub fn new(lease: Lease, result: Option<Vec<u8>>) -> Self {
+        Self { lease, result }
+    }
+}
+
+/// A failure to record in a job's history.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct FailureNote {
+    /// What kind of failure.
+    pub kind: FailureKind,
+    /// The message, with its cause chain.
+    pub message: String,
+}
+
+impl FailureNote {
+    /// Builds a note.
+    #[must_use]
+    pub fn new(kind: FailureKind, message: impl Into<String>) -> Self {
+        Self { kind, message: message.into() }
+    }
+}
+
+/// A hand-back of a held job without spending an attempt.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct Release {
+    /// How long before it may run again.
+    pub delay: Duration,
+    /// `Some(limit)` for a defer, counted against `limit`; `None` for a shutdown hand-back.
+    pub defer_limit: Option<u32>,
+}
+
+impl Release {
+    /// A shutdown hand-back: ready again at once, at its old place.
+    #[must_use]
+    pub fn shutdown() -> Self {
+        Self { delay: Duration::ZERO, defer_limit: None }
+    }
+
+    /// A defer: ready again after `delay`; past `limit` defers the job fails for good.
+    #[must_use]
+    pub fn defer(delay: Duration, limit: u32) -> Self {
+        Self { delay, defer_limit: Some(limit) }
+    }
+}
+
+/// The answer to a transition on a held job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Ack {
+    /// Done as asked.
+    Ok,
+    /// Retry asked, but the attempts are spent: the job failed for good.
+    Failed,
+    /// The lease is gone (expired and re-leased, or the job ended): nothing changed.
+    Lost,
+}
+
+/// Who holds a job: machine, process and worker.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct Holder {
+    /// The host name.
+    pub host: String,
+    /// The process id.
+    pub pid: u32,
+    /// The worker's id, unique per worker instance.
+    pub worker: String,
+}
+
+impl Holder {
+    /// This process, with a fresh worker id.
+    #[must_use]
+    pub fn current() -> Self {
+        Self {
+            host: crate::host_name(),
+            pid: std::process::id(),
+            worker: JobId::new().to_string().to_lowercase(),
+        }
+    }
+}

@@ -1,0 +1,44 @@
+/// A boxed error, the cause behind a handler's [`Failure`](crate::Failure).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// The errors of job-core: encoding, decoding and the backend underneath.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The arguments of a job could not be serialized.
+    #[error("failed to encode job `{job_type}`")]
+    Encode {
+        /// The wire name of the job's type.
+        job_type: String,
+        /// The serde error, which names the field.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A stored payload does not decode into its type.
+    #[error("failed to decode the payload of job `{job_type}`")]
+    Decode {
+        /// The wire name of the job's type.
+        job_type: String,
+        /// The serde error, which names the field.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A job type that this job set does not contain.
+    #[error("unknown job type `{job_type}`")]
+    UnknownType {
+        /// The wire name that matched no type.
+        job_type: String,
+    },
+    /// Another worker holds the job now: its lease ran out and it was taken again.
+    #[error("lost the lease on job {id}")]
+    LeaseLost {
+        /// The job.
+        id: crate::JobId,
+    },
+    /// The backend failed.
+    #[error("backend operation failed")]
+    Backend(#[source] BoxError),
+}
+
+/// A `Result` whose error defaults to [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

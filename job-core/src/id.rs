@@ -1,0 +1,72 @@
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// A job's identity: a ULID made by the client, so a retried insert is recognised, never doubled.
+///
+/// ULIDs sort by creation time and print as 26 characters of Crockford base32.
+///
+/// ```
+/// use job_core::JobId;
+/// let id = JobId::new();
+/// assert_eq!(id.to_string().parse::<JobId>().unwrap(), id);
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub struct JobId(ulid::Ulid);
+
+impl JobId {
+    /// Makes a new, unique id.
+    #[must_use]
+    pub fn new() -> Self {
+        Self(ulid::Ulid::generate())
+    }
+}
+
+impl Default for JobId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Debug for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "JobId({})", self.0)
+    }
+}
+
+/// The error for a string that is not a job id.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid job id `{input}`")]
+pub struct ParseJobIdError {
+    input: String,
+}
+
+impl FromStr for JobId {
+    type Err = ParseJobIdError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ulid::Ulid::from_string(s).map(Self).map_err(|_| ParseJobIdError { input: s.to_owned() })
+    }
+}
+
+impl From<JobId> for String {
+    fn from(id: JobId) -> Self {
+        id.to_string()
+    }
+}
+
+impl TryFrom<String> for JobId {
+    type Error = ParseJobIdError;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}

@@ -1,0 +1,281 @@
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::{Backoff, Error, JobId};
+
+/// A typed job: its arguments are the struct's fields; its wire name and policy come from
+/// `#[derive(Job)]`.
+///
+/// ```
+/// use serde::{Deserialize, Serialize};
+/// use job_core::Job;
+///
+/// #[derive(Job, Serialize, Deserialize)]
+/// #[job(name = "mail.send", max_attempts = 14, backoff = "smtp", lease = "60s")]
+/// struct SendEmail { to: String }
+///
+/// assert_eq!(SendEmail::NAME, "mail.send");
+/// assert_eq!(SendEmail::OPTIONS.max_attempts(), 14);
+/// ```
+pub trait Job: Serialize + DeserializeOwned + Send + 'static {
+    /// The wire name that identifies the type in Redis. Defaults to the type's name, so
+    /// renaming a struct needs an explicit `#[job(name = "...")]` to keep queued jobs.
+    const NAME: &'static str;
+
+    /// The type's policy: attempts, backoff, lease, priority, timeout.
+    const OPTIONS: JobOptions = JobOptions::new();
+}
+
+/// A job type's policy, as set by `#[job(...)]` attributes or per enqueue.
+///
+/// ```
+/// use std::time::Duration;
+/// use job_core::{Backoff, JobOptions};
+///
+/// const MAIL: JobOptions = JobOptions::new().with_max_attempts(14).with_backoff(Backoff::Smtp);
+/// assert_eq!(MAIL.lease(), Duration::from_secs(60));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JobOptions {
+    max_attempts: u32,
+    backoff: Backoff,
+    lease: Duration,
+    priority: i8,
+    timeout: Option<Duration>,
+    max_defers: u32,
+}
+
+impl JobOptions {
+    /// The defaults: 25 attempts, exponential backoff, a 60 s lease, priority 0, no timeout,
+    /// 100 defers.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self {
+            max_attempts: 25,
+            backoff: Backoff::DEFAULT,
+            lease: Duration::from_secs(60),
+            priority: 0,
+            timeout: None,
+            max_defers: 100,
+        }
+    }
+
+    /// Sets how many attempts a job gets before it fails for good (at least 1).
+    #[must_use]
+    pub const fn with_max_attempts(mut self, max_attempts: u32) -> Self {
+        self.max_attempts = if max_attempts == 0 { 1 } else { max_attempts };
+        self
+    }
+
+    /// Sets the delay schedule between attempts.
+    #[must_use]
+    pub const fn with_backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// Sets how long a grabbed job is held before another worker may take it (renewed by
+    /// heartbeats while the handler runs).
+    #[must_use]
+    pub const fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// Sets the priority: higher runs first; equal priorities run in enqueue order.
+    #[must_use]
+    pub const fn with_priority(mut self, priority: i8) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// Sets the longest a handler may run; past it the attempt fails and is retried.
+    #[must_use]
+    pub const fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Sets how many times a job may defer itself before it fails for good.
+    #[must_use]
+    pub const fn with_max_defers(mut self, max_defers: u32) -> Self {
+        self.max_defers = max_defers;
+        self
+    }
+
+    /// Returns the attempts a job gets.
+    #[must_use]
+    pub const fn max_attempts(&self) -> u32 {
+        self.max_attempts
+    }
+}
+
+impl JobOptions {
+    /// Returns the backoff schedule.
+    #[must_use]
+    pub const fn backoff(&self) -> Backoff {
+        self.backoff
+    }
+
+    /// Returns the lease.
+    #[must_use]
+    pub const fn lease(&self) -> Duration {
+        self.lease
+    }
+
+    /// Returns the priority.
+    #[must_use]
+    pub const fn priority(&self) -> i8 {
+        self.priority
+    }
+
+    /// Returns the handler timeout, if any.
+    #[must_use]
+    pub const fn timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    /// Returns the defer limit.
+    #[must_use]
+    pub const fn max_defers(&self) -> u32 {
+        self.max_defers
+    }
+}
+
+impl Default for JobOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A job encoded and ready to insert: arguments serialized once, with its id, policy and
+/// start time. Built from any [`Job`]; REPLACE children are `NewJob`s of any types.
+///
+/// ```
+/// use std::time::Duration;
+/// use serde::{Deserialize, Serialize};
+/// use job_core::{Job, NewJob};
+///
+/// #[derive(Job, Serialize, Deserialize)]
+/// struct Resize { width: u32 }
+///
+/// let job = NewJob::new(&Resize { width: 64 })?.with_delay(Duration::from_secs(5)).with_priority(3);
+/// assert_eq!(job.name(), "Resize");
+/// assert_eq!(job.payload(), br#"{"width":64}"#);
+/// # Ok::<(), job_core::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct NewJob {
+    id: JobId,
+    name: String,
+    payload: Vec<u8>,
+    options: JobOptions,
+    start: Start,
+}
+
+/// When a new job may first run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Start {
+    /// As soon as a worker is free.
+    Now,
+    /// This long after the insert, by the Redis clock.
+    After(Duration),
+    /// At this wall-clock time.
+    At(SystemTime),
+}
+
+impl NewJob {
+    /// Encodes `job` with the type's name and policy, under a fresh id.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Encode`] when serde cannot serialize the arguments.
+    pub fn new<J: Job>(job: &J) -> Result<Self, Error> {
+        let payload = serde_json::to_vec(job).map_err(|source| Error::Encode {
+            job_type: J::NAME.to_owned(),
+            source,
+        })?;
+        Ok(Self::from_parts(J::NAME, payload, J::OPTIONS))
+    }
+
+    /// Builds a job from an already-encoded payload, for tools that do not know the Rust type
+    /// (a command line, an HTTP API).
+    #[must_use]
+    pub fn from_parts(name: impl Into<String>, payload: Vec<u8>, options: JobOptions) -> Self {
+        Self {
+            id: JobId::new(),
+            name: name.into(),
+            payload,
+            options,
+            start: Start::Now,
+        }
+    }
+
+    /// Sets the id, for an insert that must be idempotent across retries of the caller.
+    #[must_use]
+    pub fn with_id(mut self, id: JobId) -> Self {
+        self.id = id;
+        self
+    }
+
+    /// Delays the first run by `delay`.
+    #[must_use]
+    pub fn with_delay(mut self, delay: Duration) -> Self {
+        self.start = Start::After(delay);
+        self
+    }
+
+    /// Holds the first run until `at`.
+    #[must_use]
+    pub fn with_start_at(mut self, at: SystemTime) -> Self {
+        self.start = Start::At(at);
+        self
+    }
+
+    /// Overrides the type's priority for this job.
+    #[must_use]
+    pub fn with_priority(mut self, priority: i8) -> Self {
+        self.options = self.options.with_priority(priority);
+        self
+    }
+
+    /// Overrides the type's attempt limit for this job.
+    #[must_use]
+    pub fn with_max_attempts(mut self, max_attempts: u32) -> Self {
+        self.options = self.options.with_max_attempts(max_attempts);
+        self
+    }
+
+    /// Returns the id.
+    #[must_use]
+    pub fn id(&self) -> JobId {
+        self.id
+    }
+
+    /// Returns the wire name of the job's type.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Returns the encoded arguments.
+    #[must_use]
+    pub fn payload(&self) -> &[u8] {
+        &self.payload
+    }
+
+    /// Returns the policy.
+    #[must_use]
+    pub fn options(&self) -> &JobOptions {
+        &self.options
+    }
+
+    /// Returns when the job may first run.
+    #[must_use]
+    pub fn start(&self) -> Start {
+        self.start
+    }
+}

@@ -1,0 +1,38 @@
+//! Typed jobs, outcomes, retry policy and the worker runtime of the `job` framework.
+//!
+//! Users depend on the `job` facade, which re-exports this crate; the Redis backend lives in
+//! `job-redis`. This crate never names Redis: it drives any [`Backend`].
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod backend;
+mod backoff;
+mod details;
+mod error;
+mod id;
+mod job;
+mod outcome;
+mod run;
+mod set;
+mod worker;
+
+#[doc(hidden)]
+pub mod __private;
+
+pub use backend::{Ack, Backend, Completion, FailureNote, Grab, Grabbed, GrabbedJob, Holder, Inserted, Lease, Release};
+pub use backoff::Backoff;
+pub use details::{Details, FailureKind, FailureRecord, JobState};
+pub use error::{BoxError, Error, Result};
+pub use id::{JobId, ParseJobIdError};
+pub use job::{Job, JobOptions, NewJob, Start};
+pub use outcome::{Failure, Outcome};
+pub use run::{Context, Run};
+pub use set::{Dispatch, JobSet};
+pub use worker::{Worker, WorkerConfig};
+
+#[cfg(feature = "derive")]
+pub use job_derive::{Job, JobSet};
+
+/// Returns this machine's host name, as recorded on the jobs it holds.
+pub(crate) fn host_name() -> String {
+    gethostname::gethostname().to_string_lossy().into_owned()
+}

@@ -1,0 +1,2 @@
+//! Typed background jobs for Rust, on Redis.
+pub use job_core::*;
