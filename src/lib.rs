@@ -1,2 +1,73 @@
 //! Typed background jobs for Rust, on Redis.
-pub use job_core::*;
+//!
+//! Define jobs as structs with `#[derive(Job)]`, list the ones a worker runs in an enum with
+//! `#[derive(JobSet)]`, write a typed [`Run`] handler for each, enqueue through a
+//! [`redis::Client`], and run them with a [`Worker`]. Every state change in Redis is one atomic
+//! Lua script; leases are fenced, so a job whose lease ran out and was taken by another worker
+//! cannot be completed by the first.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use job::{Context, Failure, Job, JobSet, Outcome, Run};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Job, Serialize, Deserialize)]
+//! #[job(name = "mail.send", max_attempts = 14, backoff = "smtp")]
+//! struct SendEmail { to: String }
+//!
+//! #[derive(JobSet)]
+//! enum AppJob { SendEmail(SendEmail) }
+//!
+//! struct App;
+//!
+//! impl Run<App> for SendEmail {
+//!     async fn run(self, _cx: &Context<App>) -> Result<Outcome, Failure> {
+//!         println!("mail to {}", self.to);
+//!         Ok(Outcome::complete())
+//!     }
+//! }
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = job::redis::Client::connect("redis://127.0.0.1:6379").await?;
+//! client.enqueue(SendEmail { to: "ada@example.com".into() }).await?;
+//! job::Worker::<AppJob, App>::new(client, App)
+//!     .concurrency(64)
+//!     .run_until(async { tokio::signal::ctrl_c().await.ok(); })
+//!     .await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Feature flags
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | `testing` | [`testing`]: a throw-away namespace per test, `drain()`, and assertions on what was enqueued |
+//!
+//! # Examples
+//!
+//! See the `examples/` folder: `quickstart.rs` and `fanout.rs`.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub use job_core::{
+    Ack, Backend, Backoff, BoxError, Completion, Context, Details, Dispatch, Error, Failure, FailureKind, FailureNote,
+    FailureRecord, Grab, Grabbed, GrabbedJob, Holder, Inserted, Job, JobId, JobOptions, JobSet, JobState, Lease,
+    NewJob, Outcome, ParseJobIdError, Release, Result, Run, Start, WorkerConfig,
+};
+
+#[doc(hidden)]
+pub use job_core::__private;
+
+/// A worker that runs the jobs of `S` with shared state `State` on Redis.
+pub type Worker<S, State> = job_core::Worker<S, State, job_redis::Client>;
+
+/// The Redis backend: the client, its settings and errors.
+pub mod redis {
+    pub use job_redis::{Client, Config, Error, Result, Retention};
+}
+
+/// Test support: an isolated namespace per test, `drain()`, and assertions on enqueued jobs.
+#[cfg(feature = "testing")]
+pub mod testing {
+    pub use job_redis::testing::*;
+}

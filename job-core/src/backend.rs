@@ -103,6 +103,14 @@ pub struct Grabbed {
     pub next_wake: Option<Duration>,
 }
 
+impl Grabbed {
+    /// Builds a grab's answer.
+    #[must_use]
+    pub fn new(jobs: Vec<GrabbedJob>, next_wake: Option<Duration>) -> Self {
+        Self { jobs, next_wake }
+    }
+}
+
 /// A leased job, as the grab returned it.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -117,6 +125,14 @@ pub struct GrabbedJob {
     pub attempt: u32,
     /// The attempt limit.
     pub max_attempts: u32,
+}
+
+impl GrabbedJob {
+    /// Builds a leased job.
+    #[must_use]
+    pub fn new(lease: Lease, name: String, payload: Vec<u8>, attempt: u32, max_attempts: u32) -> Self {
+        Self { lease, name, payload, attempt, max_attempts }
+    }
 }
 
 /// A held lease: the job and the fencing token its grab issued.

@@ -4,7 +4,6 @@ use crate::{Holder, JobId};
 
 /// Everything stored about one job: DETAILS.
 #[derive(Clone, Debug)]
-#[non_exhaustive]
 pub struct Details {
     /// The id.
     pub id: JobId,
@@ -56,6 +55,14 @@ pub enum JobState {
     Failed,
     /// Cancelled before it ran.
     Cancelled,
+}
+
+impl FailureRecord {
+    /// Builds a record.
+    #[must_use]
+    pub fn new(at: SystemTime, attempt: u32, kind: FailureKind, message: String, holder: Option<Holder>) -> Self {
+        Self { at, attempt, kind, message, holder }
+    }
 }
 
 impl JobState {

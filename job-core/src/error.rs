@@ -35,6 +35,12 @@ pub enum Error {
         /// The job.
         id: crate::JobId,
     },
+    /// A drain ran more jobs than its limit: a job keeps making more due jobs.
+    #[error("drain ran more than {limit} jobs")]
+    DrainLimit {
+        /// The limit.
+        limit: usize,
+    },
     /// The backend failed.
     #[error("backend operation failed")]
     Backend(#[source] BoxError),

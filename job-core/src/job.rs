@@ -35,27 +35,28 @@ pub trait Job: Serialize + DeserializeOwned + Send + 'static {
 /// use job_core::{Backoff, JobOptions};
 ///
 /// const MAIL: JobOptions = JobOptions::new().with_max_attempts(14).with_backoff(Backoff::Smtp);
-/// assert_eq!(MAIL.lease(), Duration::from_secs(60));
+/// assert_eq!(MAIL.lease(), None); // the worker's lease
+/// assert_eq!(MAIL.with_lease(Duration::from_secs(5)).lease(), Some(Duration::from_secs(5)));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct JobOptions {
     max_attempts: u32,
     backoff: Backoff,
-    lease: Duration,
+    lease: Option<Duration>,
     priority: i8,
     timeout: Option<Duration>,
     max_defers: u32,
 }
 
 impl JobOptions {
-    /// The defaults: 25 attempts, exponential backoff, a 60 s lease, priority 0, no timeout,
-    /// 100 defers.
+    /// The defaults: 25 attempts, exponential backoff, the worker's lease, priority 0, no
+    /// timeout, 100 defers.
     #[must_use]
     pub const fn new() -> Self {
         Self {
             max_attempts: 25,
             backoff: Backoff::DEFAULT,
-            lease: Duration::from_secs(60),
+            lease: None,
             priority: 0,
             timeout: None,
             max_defers: 100,
@@ -77,10 +78,11 @@ impl JobOptions {
     }
 
     /// Sets how long a grabbed job is held before another worker may take it (renewed by
-    /// heartbeats while the handler runs).
+    /// heartbeats while the handler runs); without it, the worker's lease applies (60 s by
+    /// default).
     #[must_use]
     pub const fn with_lease(mut self, lease: Duration) -> Self {
-        self.lease = lease;
+        self.lease = Some(lease);
         self
     }
 
@@ -119,9 +121,9 @@ impl JobOptions {
         self.backoff
     }
 
-    /// Returns the lease.
+    /// Returns the type's lease, if it sets one.
     #[must_use]
-    pub const fn lease(&self) -> Duration {
+    pub const fn lease(&self) -> Option<Duration> {
         self.lease
     }
 

@@ -1,9 +1,378 @@
-//! The worker runtime (in progress).
+//! The worker runtime: a fetch driver that grabs as many jobs as it has free slots, one task per
+//! job, a heartbeat task, batched acknowledgements and graceful shutdown.
 
-/// Runs jobs.
-#[derive(Debug)]
-pub struct Worker;
+mod ack;
+mod execute;
+mod heartbeat;
 
-/// Worker settings.
-#[derive(Debug)]
-pub struct WorkerConfig;
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::run::LeaseOps;
+use crate::{Backend, Dispatch, Error, Grab, Holder};
+
+use self::heartbeat::Leases;
+
+/// Runs the jobs of a [`JobSet`](crate::JobSet) `S` with shared state `State`, on backend `B`.
+///
+/// It grabs only the types in `S`, at most `concurrency` at a time, renews their leases, and
+/// on shutdown stops grabbing, waits for running jobs up to the grace period, then hands the
+/// unfinished ones back without spending an attempt.
+///
+/// ```no_run
+/// # use job_core::{Backend, Dispatch, Worker};
+/// # async fn run<AppJob: Dispatch<()>, B: Backend>(backend: B) -> Result<(), job_core::Error> {
+/// Worker::<AppJob, (), B>::new(backend, ())
+///     .concurrency(64)
+///     .run_until(async { tokio::signal::ctrl_c().await.ok(); })
+///     .await
+/// # }
+/// ```
+pub struct Worker<S, State, B> {
+    backend: B,
+    state: Arc<State>,
+    config: WorkerConfig,
+    holder: Holder,
+    set: PhantomData<fn() -> S>,
+}
+
+/// Settings of a [`Worker`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct WorkerConfig {
+    /// Jobs run at once.
+    pub concurrency: usize,
+    /// How long shutdown waits for running jobs before handing them back.
+    pub grace: Duration,
+    /// The longest an idle worker blocks before it looks again (bounds a missed wake-up).
+    pub poll: Duration,
+    /// The most jobs one grab takes.
+    pub max_grab: usize,
+    /// The lease of jobs whose type sets none.
+    pub lease: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 10,
+            grace: Duration::from_secs(30),
+            poll: Duration::from_secs(5),
+            max_grab: 200,
+            lease: Duration::from_secs(60),
+        }
+    }
+}
+
+impl<S, State, B> fmt::Debug for Worker<S, State, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Worker")
+            .field("config", &self.config)
+            .field("holder", &self.holder)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, State, B> Worker<S, State, B>
+where
+    S: Dispatch<State>,
+    State: Send + Sync + 'static,
+    B: Backend,
+{
+    /// Builds a worker over `backend`, sharing `state` with every handler.
+    #[must_use]
+    pub fn new(backend: B, state: State) -> Self {
+        Self {
+            backend,
+            state: Arc::new(state),
+            config: WorkerConfig::default(),
+            holder: Holder::current(),
+            set: PhantomData,
+        }
+    }
+
+    /// Sets how many jobs run at once (default 10).
+    #[must_use]
+    pub fn concurrency(mut self, concurrency: usize) -> Self {
+        self.config.concurrency = concurrency.max(1);
+        self
+    }
+
+    /// Sets how long shutdown waits for running jobs (default 30 s).
+    #[must_use]
+    pub fn grace(mut self, grace: Duration) -> Self {
+        self.config.grace = grace;
+        self
+    }
+
+    /// Sets the longest an idle worker blocks before it looks again (default 5 s).
+    #[must_use]
+    pub fn poll(mut self, poll: Duration) -> Self {
+        self.config.poll = poll.max(Duration::from_millis(2));
+        self
+    }
+
+    /// Sets the lease of jobs whose type sets none (default 60 s): how long a worker that
+    /// stopped heartbeating keeps a job before another may take it.
+    #[must_use]
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.config.lease = lease.max(Duration::from_millis(30));
+        self
+    }
+
+    /// Returns who this worker is, as recorded on the jobs it holds.
+    #[must_use]
+    pub fn holder(&self) -> &Holder {
+        &self.holder
+    }
+
+    /// Runs jobs until `shutdown` resolves, then shuts down gracefully.
+    ///
+    /// # Errors
+    ///
+    /// None today: backend errors are logged and retried with backoff, so a Redis that goes
+    /// away and comes back is survived. The `Result` leaves room for fatal setup errors.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), Error> {
+        let stop = CancellationToken::new();
+        let runtime = Runtime::start(self, stop.clone());
+        {
+            // The driver checks `stop` between steps, so a grab in flight always completes and
+            // its jobs run; only its waits are cut short.
+            let fetch = runtime.fetch(None);
+            let signal = async {
+                shutdown.await;
+                tracing::info!("shutdown requested; no more grabs");
+                stop.cancel();
+                std::future::pending::<()>().await;
+            };
+            tokio::select! {
+                _ = fetch => {}
+                () = signal => {}
+            }
+        }
+        runtime.shut_down().await;
+        Ok(())
+    }
+
+    /// Runs every job that is due now, and every job those jobs make due now (children, retries
+    /// without delay), until none is left; for tests. Returns how many jobs ran.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Backend`] when the backend fails, and [`Error::DrainLimit`] when more than
+    /// `limit` jobs ran (a job that keeps re-enqueueing itself).
+    pub async fn drain(self, limit: usize) -> Result<usize, Error> {
+        let runtime = Runtime::start(self, CancellationToken::new());
+        let ran = runtime.fetch(Some(limit)).await;
+        runtime.shut_down().await;
+        match ran {
+            Ok(ran) if ran > limit => Err(Error::DrainLimit { limit }),
+            other => other,
+        }
+    }
+}
+
+/// A running worker: its parts and their tasks.
+struct Runtime<S, State, B> {
+    worker: Worker<S, State, B>,
+    types: Vec<&'static str>,
+    slots: Arc<Semaphore>,
+    leases: Arc<Leases>,
+    tasks: tokio::sync::Mutex<JoinSet<()>>,
+    acks: mpsc::UnboundedSender<crate::Completion>,
+    background: JoinSet<()>,
+    /// Fires when shutdown's grace period is over: running handlers stop, jobs go back.
+    abort: CancellationToken,
+    stop_heartbeat: CancellationToken,
+    stop: CancellationToken,
+}
+
+impl<S, State, B> Runtime<S, State, B>
+where
+    S: Dispatch<State>,
+    State: Send + Sync + 'static,
+    B: Backend,
+{
+    fn start(worker: Worker<S, State, B>, stop: CancellationToken) -> Self {
+        let (acks, queue) = mpsc::unbounded_channel();
+        let leases = Arc::new(Leases::default());
+        let stop_heartbeat = CancellationToken::new();
+        let mut background = JoinSet::new();
+        background.spawn(ack::run(worker.backend.clone(), queue));
+        background.spawn(heartbeat::run(worker.backend.clone(), leases.clone(), stop_heartbeat.clone()));
+        tracing::info!(worker.id = %worker.holder.worker, types = ?S::NAMES, concurrency = worker.config.concurrency, "worker started");
+        Self {
+            types: S::NAMES.to_vec(),
+            slots: Arc::new(Semaphore::new(worker.config.concurrency)),
+            worker,
+            leases,
+            tasks: tokio::sync::Mutex::new(JoinSet::new()),
+            acks,
+            background,
+            abort: CancellationToken::new(),
+            stop_heartbeat,
+            stop,
+        }
+    }
+
+    /// The fetch driver: grabs as many jobs as there are free slots, or blocks on the wake
+    /// markers when none is ready. With a `limit` (drain), returns once nothing is ready and
+    /// nothing runs; otherwise runs until the stop token fires.
+    async fn fetch(&self, limit: Option<usize>) -> Result<usize, Error> {
+        let config = &self.worker.config;
+        let mut ran = 0usize;
+        let mut failures = 0u32;
+        loop {
+            if self.stop.is_cancelled() {
+                return Ok(ran);
+            }
+            let free = self.slots.available_permits();
+            if free == 0 {
+                // Every slot is busy: wait for one to free up.
+                tokio::select! {
+                    _ = self.slots.acquire() => {}
+                    () = self.stop.cancelled() => {}
+                }
+                continue;
+            }
+            let grab = Grab::new(&self.types, free.min(config.max_grab), config.lease, &self.worker.holder);
+            let grabbed = match self.worker.backend.grab(&grab).await {
+                Ok(grabbed) => {
+                    failures = 0;
+                    grabbed
+                }
+                Err(error) => {
+                    if limit.is_some() {
+                        return Err(Error::Backend(Box::new(error)));
+                    }
+                    tracing::warn!(error = %chain(&error), "grab failed; retrying");
+                    failures += 1;
+                    tokio::select! {
+                        () = tokio::time::sleep(ack::retry_delay(failures)) => {}
+                        () = self.stop.cancelled() => {}
+                    }
+                    continue;
+                }
+            };
+            if grabbed.jobs.is_empty() {
+                if limit.is_some() {
+                    if self.slots.available_permits() == config.concurrency {
+                        return Ok(ran);
+                    }
+                    // Jobs still run and may make more jobs due: wait for one to finish.
+                    let mut tasks = self.tasks.lock().await;
+                    let _ = tasks.join_next().await;
+                    continue;
+                }
+                let wait = grabbed.next_wake.map_or(config.poll, |due| due.min(config.poll));
+                tracing::trace!(?wait, "nothing ready; waiting for a wake-up");
+                let waited = tokio::select! {
+                    waited = self.worker.backend.wait(&self.types, wait) => waited,
+                    () = self.stop.cancelled() => Ok(()),
+                };
+                if let Err(error) = waited {
+                    tracing::warn!(error = %chain(&error), "waiting for jobs failed; retrying");
+                    failures += 1;
+                    tokio::select! {
+                        () = tokio::time::sleep(ack::retry_delay(failures)) => {}
+                        () = self.stop.cancelled() => {}
+                    }
+                }
+                continue;
+            }
+            let mut tasks = self.tasks.lock().await;
+            for job in grabbed.jobs {
+                let Ok(permit) = self.slots.clone().try_acquire_owned() else {
+                    // Cannot happen (we took no more than the free slots); hand the job back.
+                    let _ = self.worker.backend.release(&job.lease, &crate::Release::shutdown()).await;
+                    continue;
+                };
+                ran += 1;
+                let ops: Arc<dyn LeaseOps> = Arc::new(self.worker.backend.clone());
+                let run = execute::Run::<S, State, B> {
+                    job,
+                    backend: self.worker.backend.clone(),
+                    state: self.worker.state.clone(),
+                    ops,
+                    leases: self.leases.clone(),
+                    acks: self.acks.clone(),
+                    abort: self.abort.clone(),
+                    worker_id: self.worker.holder.worker.clone(),
+                    set: PhantomData,
+                };
+                tasks.spawn(async move {
+                    run.execute().await;
+                    drop(permit);
+                });
+            }
+            // Reap finished tasks so the set does not grow.
+            while tasks.try_join_next().is_some() {}
+        }
+    }
+
+    /// Stops grabbing, waits for running jobs up to the grace period, hands the rest back,
+    /// flushes acknowledgements, and stops the heartbeat.
+    async fn shut_down(self) {
+        let Self { worker, tasks, acks, mut background, abort, stop_heartbeat, .. } = self;
+        let mut tasks = tasks.into_inner();
+        let drained = tokio::time::timeout(worker.config.grace, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(running = tasks.len(), "grace period over; handing unfinished jobs back");
+            abort.cancel();
+            while tasks.join_next().await.is_some() {}
+        }
+        drop(acks);
+        stop_heartbeat.cancel();
+        while background.join_next().await.is_some() {}
+        tracing::info!(worker.id = %worker.holder.worker, "worker stopped");
+    }
+}
+
+/// Tries an operation until it succeeds, backing off while the backend is unreachable; gives up
+/// after about two minutes (the lease then runs out and the job runs again: at-least-once).
+pub(crate) async fn persist<T, E, F, Fut>(what: &str, mut op: F) -> Option<T>
+where
+    E: std::error::Error,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let started = tokio::time::Instant::now();
+    let mut tries = 0;
+    loop {
+        match op().await {
+            Ok(value) => return Some(value),
+            Err(error) => {
+                tries += 1;
+                if started.elapsed() > Duration::from_secs(120) {
+                    tracing::error!(error = %chain(&error), "{what} failed for two minutes; giving up");
+                    return None;
+                }
+                tracing::warn!(error = %chain(&error), "{what} failed; retrying");
+                tokio::time::sleep(ack::retry_delay(tries)).await;
+            }
+        }
+    }
+}
+
+/// An error with its whole cause chain, for logs and failure records.
+pub(crate) fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        text.push_str(": ");
+        text.push_str(&error.to_string());
+        cause = error.source();
+    }
+    text
+}
+

@@ -1,0 +1,33 @@
+//! Completions are acknowledged in batches: the ack task takes every completion that is queued
+//! when it wakes and sends them in one COMPLETE_MANY call.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::{Ack, Backend, Completion};
+
+/// The most completions one call carries.
+const BATCH: usize = 200;
+
+/// Sends completions until every sender is dropped, then returns.
+pub(crate) async fn run<B: Backend>(backend: B, mut queue: mpsc::UnboundedReceiver<Completion>) {
+    let mut batch = Vec::with_capacity(BATCH);
+    while queue.recv_many(&mut batch, BATCH).await > 0 {
+        let answers = super::persist("complete", || backend.complete(&batch)).await;
+        if let Some(answers) = answers {
+            for (completion, ack) in batch.iter().zip(answers) {
+                if ack == Ack::Lost {
+                    tracing::warn!(job.id = %completion.lease.id, "completion refused: the lease was lost");
+                }
+            }
+        }
+        batch.clear();
+    }
+}
+
+/// Backoff between tries of an operation while Redis is unreachable.
+pub(crate) fn retry_delay(try_number: u32) -> Duration {
+    let ms = 50u64.saturating_mul(1 << try_number.min(7));
+    Duration::from_millis(ms.min(5_000))
+}

@@ -1,0 +1,193 @@
+//! One job's run: decode, call the handler in its own task (a panic is caught there), bound it
+//! by the timeout and the lease, then turn its result into the backend transition.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::outcome::OutcomeKind;
+use crate::run::LeaseOps;
+use crate::{
+    Ack, Backend, Completion, Context, Dispatch, Failure, FailureKind, FailureNote, GrabbedJob, JobOptions, Release,
+};
+
+use super::heartbeat::Leases;
+use super::{chain, persist};
+
+/// Everything one job's task needs.
+pub(crate) struct Run<S, State, B> {
+    pub(crate) job: GrabbedJob,
+    pub(crate) backend: B,
+    pub(crate) state: Arc<State>,
+    pub(crate) ops: Arc<dyn LeaseOps>,
+    pub(crate) leases: Arc<Leases>,
+    pub(crate) acks: mpsc::UnboundedSender<Completion>,
+    pub(crate) abort: CancellationToken,
+    pub(crate) worker_id: String,
+    pub(crate) set: PhantomData<fn() -> S>,
+}
+
+/// How a handler's run ended, before it is written back.
+enum Ended {
+    Outcome(OutcomeKind),
+    Failed(Failure),
+    Panicked(String),
+    TimedOut(Duration),
+    /// The lease was lost: another worker owns the job now; write nothing.
+    LeaseLost,
+    /// Shutdown's grace period ran out: hand the job back.
+    Aborted,
+}
+
+impl<S, State, B> Run<S, State, B>
+where
+    S: Dispatch<State>,
+    State: Send + Sync + 'static,
+    B: Backend,
+{
+    pub(crate) async fn execute(self) {
+        let span = tracing::info_span!(
+            "job",
+            job.id = %self.job.lease.id,
+            job.r#type = %self.job.name,
+            job.attempt = self.job.attempt,
+            worker.id = %self.worker_id,
+        );
+        async move {
+            let lease = self.job.lease;
+            let options = S::options(&self.job.name).unwrap_or_default();
+            let job = match S::decode(&self.job.name, &self.job.payload) {
+                Ok(job) => job,
+                Err(error) => {
+                    // Retrying cannot make a payload decode: fail it for good, with the reason.
+                    tracing::error!(error = %chain(&error), "job does not decode; failing it");
+                    let note = FailureNote::new(FailureKind::Decode, chain(&error));
+                    persist("perm_fail", || self.backend.perm_fail(&lease, &note)).await;
+                    return;
+                }
+            };
+            let cancel = CancellationToken::new();
+            self.leases.insert(lease, cancel.clone());
+            tracing::debug!("job started");
+            let ended = self.run_handler(job, &options, cancel).await;
+            self.leases.remove(lease.id);
+            self.finish(ended, &options).await;
+        }
+        .instrument(span)
+        .await;
+    }
+
+    async fn run_handler(&self, job: S, options: &JobOptions, cancel: CancellationToken) -> Ended {
+        let cx = Context::new(self.job.lease, self.job.attempt, self.state.clone(), cancel.clone(), self.ops.clone());
+        let mut handle = tokio::spawn(async move { job.dispatch(&cx).await }.in_current_span());
+        let timeout = async {
+            match options.timeout() {
+                Some(limit) => {
+                    tokio::time::sleep(limit).await;
+                    limit
+                }
+                None => std::future::pending().await,
+            }
+        };
+        let ended = tokio::select! {
+            joined = &mut handle => match joined {
+                Ok(Ok(outcome)) => return Ended::Outcome(outcome.0),
+                Ok(Err(failure)) => return Ended::Failed(failure),
+                Err(error) if error.is_panic() => return Ended::Panicked(panic_message(error.into_panic())),
+                Err(_) => Ended::Aborted,
+            },
+            limit = timeout => Ended::TimedOut(limit),
+            () = cancel.cancelled() => Ended::LeaseLost,
+            () = self.abort.cancelled() => Ended::Aborted,
+        };
+        cancel.cancel();
+        handle.abort();
+        ended
+    }
+
+    async fn finish(&self, ended: Ended, options: &JobOptions) {
+        let lease = self.job.lease;
+        let backend = &self.backend;
+        let retry_in = |after: Option<Duration>| after.unwrap_or_else(|| options.backoff().delay(self.job.attempt));
+        let ack = match ended {
+            Ended::Outcome(OutcomeKind::Complete { result }) => {
+                tracing::debug!("job completed");
+                // Batched by the ack task; a closed channel means shutdown is flushing.
+                if let Err(unsent) = self.acks.send(Completion::new(lease, result)) {
+                    let done = [unsent.0];
+                    persist("complete", || backend.complete(&done)).await;
+                }
+                return;
+            }
+            Ended::Outcome(OutcomeKind::Replace(children)) => {
+                tracing::debug!(children = children.len(), "job replaced");
+                match backend.replace(&lease, &children).await {
+                    Ok(ack) => Some(ack),
+                    // A child that cannot be stored (too large) will not fit on a retry either.
+                    Err(error) => {
+                        let note = FailureNote::new(FailureKind::Fatal, format!("replace failed: {}", chain(&error)));
+                        persist("perm_fail", || backend.perm_fail(&lease, &note)).await
+                    }
+                }
+            }
+            Ended::Outcome(OutcomeKind::Defer(delay)) => {
+                let release = Release::defer(delay, options.max_defers());
+                persist("defer", || backend.release(&lease, &release)).await
+            }
+            Ended::Outcome(OutcomeKind::Invalid(error)) => {
+                let note = FailureNote::new(FailureKind::Fatal, chain(&error));
+                persist("perm_fail", || backend.perm_fail(&lease, &note)).await
+            }
+            Ended::Failed(Failure::Retry { after, source }) => {
+                let note = FailureNote::new(FailureKind::Retry, chain(source.as_ref()));
+                let delay = retry_in(after);
+                tracing::warn!(error = %note.message, retry_in = ?delay, "job failed; will retry");
+                persist("temp_fail", || backend.temp_fail(&lease, delay, &note)).await
+            }
+            Ended::Failed(Failure::Fatal { source }) => {
+                let note = FailureNote::new(FailureKind::Fatal, chain(source.as_ref()));
+                tracing::error!(error = %note.message, "job failed for good");
+                persist("perm_fail", || backend.perm_fail(&lease, &note)).await
+            }
+            Ended::Panicked(message) => {
+                let note = FailureNote::new(FailureKind::Panic, format!("handler panicked: {message}"));
+                tracing::warn!(error = %note.message, "job panicked; will retry");
+                persist("temp_fail", || backend.temp_fail(&lease, retry_in(None), &note)).await
+            }
+            Ended::TimedOut(limit) => {
+                let note = FailureNote::new(FailureKind::Timeout, format!("handler ran past its {limit:?} timeout"));
+                tracing::warn!(error = %note.message, "job timed out; will retry");
+                persist("temp_fail", || backend.temp_fail(&lease, retry_in(None), &note)).await
+            }
+            Ended::LeaseLost => {
+                tracing::warn!("lease lost; the job is another worker's now");
+                return;
+            }
+            Ended::Aborted => {
+                tracing::info!("handing the job back");
+                let release = Release::shutdown();
+                persist("release", || backend.release(&lease, &release)).await
+            }
+        };
+        match ack {
+            Some(Ack::Lost) => tracing::warn!("the lease was lost before the outcome was written"),
+            Some(Ack::Failed) => tracing::error!("job failed for good: attempts or defers spent"),
+            _ => {}
+        }
+    }
+}
+
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(message) => *message,
+        Err(payload) => match payload.downcast::<&'static str>() {
+            Ok(message) => (*message).to_owned(),
+            Err(_) => "a panic with a non-text payload".to_owned(),
+        },
+    }
+}
+

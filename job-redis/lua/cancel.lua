@@ -1,0 +1,19 @@
+-- cancel.lua: CANCEL: end a job that has not started (ready or delayed).
+-- KEYS[1] shard prefix
+-- ARGV[1] id  ARGV[2] done keep count  ARGV[3] done max age ms
+-- returns: 'cancelled', 'missing', or the state that prevents it ('running', 'completed', ...)
+local id = ARGV[1]
+local keep, age = int(ARGV[2], 'done_keep'), int(ARGV[3], 'done_age')
+local f = redis.call('HMGET', P .. 'j:' .. id, 's', 't')
+if not f[1] then
+  return 'missing'
+end
+if f[1] == 'ready' then
+  redis.call('ZREM', P .. 'r:' .. f[2], id)
+elseif f[1] == 'delayed' then
+  redis.call('ZREM', P .. 'delayed', id)
+else
+  return f[1]
+end
+finish(id, 'cancelled', now_ms(), keep, age)
+return 'cancelled'

@@ -1,0 +1,12 @@
+-- details.lua: DETAILS: everything stored about one job, read atomically.
+-- KEYS[1] shard prefix
+-- ARGV[1] id
+-- returns: {} when missing, else {fields (flat HGETALL), args (or false), history (list)}
+local id = ARGV[1]
+local fields = redis.call('HGETALL', P .. 'j:' .. id)
+if #fields == 0 then
+  return {}
+end
+local args = redis.call('GET', P .. 'a:' .. id)
+local history = redis.call('LRANGE', P .. 'e:' .. id, 0, -1)
+return { fields, args, history }

@@ -1,0 +1,107 @@
+-- grab.lua: GRAB: reap expired leases, promote due delayed jobs, then lease up to `limit` ready
+-- jobs of the given types in (priority, FIFO) order, each with a new fencing token.
+-- KEYS[1] shard prefix
+-- ARGV[1] limit  ARGV[2] default lease_ms  ARGV[3] holder (JSON)  ARGV[4] max lease expiries
+-- ARGV[5] history cap  ARGV[6] failed keep count  ARGV[7] failed max age ms  ARGV[8..] types
+-- returns: {next_wake_ms (-1: none), then per job: id, type, payload, attempt, max_attempts,
+--           token, lease_ms}
+local limit = int(ARGV[1], 'limit')
+local default_lease = int(ARGV[2], 'lease_ms')
+local holder = ARGV[3]
+local max_expiries = int(ARGV[4], 'max_lease_expiries')
+local cap = int(ARGV[5], 'history_cap')
+local failed_keep, failed_age = int(ARGV[6], 'failed_keep'), int(ARGV[7], 'failed_age')
+local now = now_ms()
+
+-- 1. Expired leases: back to ready at their old place, or failed past the expiry limit.
+local expired = redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', now, 'LIMIT', 0, 100)
+for _, id in ipairs(expired) do
+  local f = redis.call('HMGET', P .. 'j:' .. id, 's', 't', 'a', 'x', 'p', 'q', 'w')
+  if f[1] ~= 'running' then
+    redis.call('ZREM', P .. 'leases', id)
+  else
+    local attempt = tonumber(f[3])
+    local expiries = redis.call('HINCRBY', P .. 'j:' .. id, 'x', 1)
+    redis.call('HSET', P .. 'j:' .. id, 'a', attempt - 1)
+    push_failure(id, now, attempt, 'lease_expired', 'lease expired before the job finished', f[7], cap)
+    if expiries > max_expiries then
+      finish(id, 'failed', now, failed_keep, failed_age)
+    else
+      redis.call('ZREM', P .. 'leases', id)
+      redis.call('HDEL', P .. 'j:' .. id, 'w')
+      make_ready(id, f[2], tonumber(f[5]), tonumber(f[6]))
+    end
+  end
+end
+
+-- 2. Due delayed jobs: into their ready sets.
+local due = redis.call('ZRANGEBYSCORE', P .. 'delayed', '-inf', now, 'LIMIT', 0, 200)
+for _, id in ipairs(due) do
+  redis.call('ZREM', P .. 'delayed', id)
+  local f = redis.call('HMGET', P .. 'j:' .. id, 's', 't', 'p', 'q')
+  if f[1] == 'delayed' then
+    make_ready(id, f[2], tonumber(f[3]), tonumber(f[4]))
+  end
+end
+
+-- 3. Pop the best `limit` jobs across the types.
+local picked = {}
+if #ARGV == 8 then
+  local popped = redis.call('ZPOPMIN', P .. 'r:' .. ARGV[8], limit)
+  for i = 1, #popped, 2 do
+    picked[#picked + 1] = { id = popped[i], jtype = ARGV[8] }
+  end
+elseif limit > 0 then
+  local candidates = {}
+  for i = 8, #ARGV do
+    local rows = redis.call('ZRANGE', P .. 'r:' .. ARGV[i], 0, limit - 1, 'WITHSCORES')
+    for j = 1, #rows, 2 do
+      candidates[#candidates + 1] = { id = rows[j], score = tonumber(rows[j + 1]), jtype = ARGV[i] }
+    end
+  end
+  table.sort(candidates, function(a, b) return a.score < b.score end)
+  for i = 1, math.min(limit, #candidates) do
+    local c = candidates[i]
+    redis.call('ZREM', P .. 'r:' .. c.jtype, c.id)
+    picked[#picked + 1] = c
+  end
+end
+
+-- 4. Lease each one.
+local out = { -1 }
+for _, c in ipairs(picked) do
+  local key = P .. 'j:' .. c.id
+  local token = redis.call('INCR', P .. 'seq')
+  local attempt = redis.call('HINCRBY', key, 'a', 1)
+  local f = redis.call('HMGET', key, 'd', 'm', 'l')
+  local lease = tonumber(f[3]) or 0
+  if lease <= 0 then lease = default_lease end
+  redis.call('HSET', key, 's', 'running', 'tk', token, 'w', holder, 'st', fmt(now))
+  redis.call('ZADD', P .. 'leases', fmt(now + lease), c.id)
+  local payload = f[1]
+  if not payload then
+    payload = redis.call('GET', P .. 'a:' .. c.id) or ''
+  end
+  local n = #out
+  out[n + 1], out[n + 2], out[n + 3], out[n + 4] = c.id, c.jtype, payload, attempt
+  out[n + 5], out[n + 6], out[n + 7] = tonumber(f[2]) or 1, token, lease
+end
+
+-- 5. Re-arm the wake marker of every type with work left (one waiter wakes the next), and
+--    tell the caller when the next delayed job or lease falls due.
+for i = 8, #ARGV do
+  if redis.call('ZCARD', P .. 'r:' .. ARGV[i]) > 0 then
+    redis.call('ZADD', P .. 'w:' .. ARGV[i], 0, 'r')
+  end
+end
+local next_at = nil
+for _, index in ipairs({ 'delayed', 'leases' }) do
+  local first = redis.call('ZRANGE', P .. index, 0, 0, 'WITHSCORES')
+  if first[2] and (next_at == nil or tonumber(first[2]) < next_at) then
+    next_at = tonumber(first[2])
+  end
+end
+if next_at then
+  out[1] = math.max(0, next_at - now)
+end
+return out

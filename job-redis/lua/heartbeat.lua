@@ -1,0 +1,20 @@
+-- heartbeat.lua: HEARTBEAT: renew many leases.
+-- KEYS[1] shard prefix
+-- ARGV[1] count  ARGV[2..] count rows of 3: id, token, lease_ms
+-- returns: one integer per row: 1 renewed, 0 lost
+local count = int(ARGV[1], 'count')
+for i = 0, count - 1 do
+  int(ARGV[4 + i * 3], 'lease_ms')
+end
+local now = now_ms()
+local out = {}
+for i = 0, count - 1 do
+  local id, token, lease = ARGV[2 + i * 3], ARGV[3 + i * 3], tonumber(ARGV[4 + i * 3])
+  if held(id, token) then
+    redis.call('ZADD', P .. 'leases', 'XX', fmt(now + lease), id)
+    out[i + 1] = 1
+  else
+    out[i + 1] = 0
+  end
+end
+return out

@@ -1,0 +1,595 @@
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use job_core::{
+    Ack, Backend, Completion, Details, FailureKind, FailureNote, FailureRecord, Grab, Grabbed, GrabbedJob, Inserted,
+    Job, JobId, JobState, Lease, NewJob, Release, Start,
+};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::{AsyncConnectionConfig, Value};
+
+use crate::error::redact;
+use crate::keys::Shard;
+use crate::reply::Reply;
+use crate::{Config, Error, Result, scripts};
+
+/// Rows per INSERT script call: big enough to amortise the round trip, small enough that one
+/// script never blocks Redis for long.
+const INSERT_CHUNK: usize = 500;
+/// Failure messages are cut to this many bytes.
+const MESSAGE_MAX: usize = 4096;
+/// How much longer than its own timeout a blocking wait may take before the watchdog drops the
+/// connection.
+const WATCHDOG_MARGIN: Duration = Duration::from_secs(2);
+
+/// A connection to one namespace of a Redis: web apps enqueue through it, workers run jobs
+/// through it (it implements [`Backend`]). Cheap to clone; clones share connections.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use serde::{Deserialize, Serialize};
+/// use job_core::Job;
+///
+/// #[derive(Job, Serialize, Deserialize)]
+/// # #[job(crate = "job_core")]
+/// struct SendEmail { to: String }
+///
+/// let client = job_redis::Client::connect("redis://127.0.0.1:6379").await?;
+/// let id = client.enqueue(SendEmail { to: "ada@example.com".into() }).await?;
+/// println!("enqueued {id}");
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    redis: redis::Client,
+    conn: ConnectionManager,
+    url: String,
+    config: Config,
+    shard: Shard,
+    /// Idle dedicated connections for blocking waits (never the shared command connection).
+    waiters: Mutex<Vec<MultiplexedConnection>>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("url", &self.inner.url)
+            .field("namespace", &self.inner.config.namespace)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Connects to the Redis at `url` with the default [`Config`] (namespace `job`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Connect`], naming the URL (password hidden), when Redis cannot be reached or
+    /// refuses the connection.
+    pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with(url, Config::new()).await
+    }
+
+    /// Connects with explicit settings.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Connect`] as for [`Client::connect`].
+    pub async fn connect_with(url: &str, config: Config) -> Result<Self> {
+        let redacted = redact(url);
+        let connect_error = |source| Error::Connect { url: redacted.clone(), source };
+        let redis = redis::Client::open(url).map_err(connect_error)?;
+        let manager_config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(config.response_timeout))
+            .set_connection_timeout(Some(config.connection_timeout))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_secs(2));
+        let conn = redis
+            .get_connection_manager_with_config(manager_config)
+            .await
+            .map_err(connect_error)?;
+        let shard = Shard::new(&config.namespace, 0);
+        Ok(Self {
+            inner: Arc::new(Inner { redis, conn, url: redacted, config, shard, waiters: Mutex::new(Vec::new()) }),
+        })
+    }
+
+    /// Returns the namespace.
+    #[must_use]
+    pub fn namespace(&self) -> &str {
+        &self.inner.config.namespace
+    }
+
+    /// Enqueues a job to run as soon as a worker is free.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::PayloadTooLarge`] for arguments over the limit, [`Error::Job`] when they do not
+    /// serialize, and connection errors; nothing is stored on any error.
+    pub async fn enqueue<J: Job>(&self, job: J) -> Result<JobId> {
+        Ok(self.insert(NewJob::new(&job)?).await?.id())
+    }
+
+    /// Enqueues a job to run after `delay` (by the Redis clock).
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::enqueue`].
+    pub async fn enqueue_in<J: Job>(&self, delay: Duration, job: J) -> Result<JobId> {
+        Ok(self.insert(NewJob::new(&job)?.with_delay(delay)).await?.id())
+    }
+
+    /// Enqueues a job to run at `at`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::enqueue`].
+    pub async fn enqueue_at<J: Job>(&self, at: SystemTime, job: J) -> Result<JobId> {
+        Ok(self.insert(NewJob::new(&job)?.with_start_at(at)).await?.id())
+    }
+
+    /// Inserts one prepared job. A job whose id is already stored answers
+    /// [`Inserted::Exists`] and changes nothing, so a retried insert is never doubled.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::enqueue`].
+    pub async fn insert(&self, job: NewJob) -> Result<Inserted> {
+        let mut answers = self.insert_many(std::slice::from_ref(&job)).await?;
+        answers.pop().ok_or_else(|| Reply::of("insert").error("no answer for the job"))
+    }
+
+    /// Inserts many jobs in few round trips (one script per 500 jobs, each atomic).
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::enqueue`]; every job is checked against the payload limit before any is
+    /// stored.
+    pub async fn insert_many(&self, jobs: &[NewJob]) -> Result<Vec<Inserted>> {
+        for job in jobs {
+            self.check_size(job)?;
+        }
+        let mut answers = Vec::with_capacity(jobs.len());
+        for chunk in jobs.chunks(INSERT_CHUNK) {
+            let mut invocation = scripts::INSERT.prepare_invoke();
+            invocation.key(self.shard().prefix()).arg(self.inner.config.inline_args_max).arg(chunk.len());
+            for job in chunk {
+                push_row(&mut invocation, job, None);
+            }
+            let reply = Reply::of("insert");
+            let stored = reply.flags(self.invoke(&invocation).await?, chunk.len())?;
+            answers.extend(chunk.iter().zip(stored).map(|(job, new)| inserted(job.id(), new)));
+        }
+        Ok(answers)
+    }
+
+    /// Returns everything stored about a job, or `None` when no such job is stored (never
+    /// inserted, or deleted after its retention).
+    ///
+    /// # Errors
+    ///
+    /// Connection errors, and [`Error::Protocol`] for a job hash that is not ours.
+    pub async fn details(&self, id: JobId) -> Result<Option<Details>> {
+        let mut invocation = scripts::DETAILS.prepare_invoke();
+        invocation.key(self.shard().prefix()).arg(id.to_string());
+        let reply = Reply::of("details");
+        let mut parts = reply.array(self.invoke(&invocation).await?)?;
+        if parts.is_empty() {
+            return Ok(None);
+        }
+        if parts.len() != 3 {
+            return Err(reply.error(format!("expected 3 parts, got {}", parts.len())));
+        }
+        let history = parts.pop().unwrap_or_default();
+        let args = parts.pop().unwrap_or_default();
+        let fields = parts.pop().unwrap_or_default();
+        decode_details(id, fields, args, history).map(Some)
+    }
+
+    /// Cancels a job that has not started (ready or delayed).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] for an unknown job, [`Error::WrongState`] for one that is running
+    /// or has ended.
+    pub async fn cancel(&self, id: JobId) -> Result<()> {
+        let keep = self.inner.config.keep_completed;
+        let mut invocation = scripts::CANCEL.prepare_invoke();
+        invocation.key(self.shard().prefix()).arg(id.to_string()).arg(keep.count).arg(millis(keep.age));
+        self.state_change("cancel", id, &invocation, "cancelled").await
+    }
+
+    /// Puts a failed or cancelled job back in line with fresh attempts (its failure history
+    /// stays).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] for an unknown job, [`Error::WrongState`] for one that has not
+    /// failed.
+    pub async fn retry(&self, id: JobId) -> Result<()> {
+        let mut invocation = scripts::RETRY.prepare_invoke();
+        invocation.key(self.shard().prefix()).arg(id.to_string());
+        self.state_change("retry", id, &invocation, "ok").await
+    }
+
+    async fn state_change(
+        &self,
+        script: &'static str,
+        id: JobId,
+        invocation: &redis::ScriptInvocation<'_>,
+        ok: &str,
+    ) -> Result<()> {
+        let reply = Reply::of(script);
+        let answer = reply.string(self.invoke(invocation).await?)?;
+        match answer.as_str() {
+            answer if answer == ok => Ok(()),
+            "missing" => Err(Error::NotFound { id }),
+            state => Err(Error::WrongState {
+                id,
+                operation: script,
+                state: JobState::from_name(state).ok_or_else(|| reply.error(format!("unknown state `{state}`")))?,
+            }),
+        }
+    }
+
+    pub(crate) fn shard(&self) -> &Shard {
+        &self.inner.shard
+    }
+
+    pub(crate) fn connection(&self) -> ConnectionManager {
+        self.inner.conn.clone()
+    }
+
+    fn check_size(&self, job: &NewJob) -> Result<()> {
+        let limit = self.inner.config.max_payload;
+        if job.payload().len() > limit {
+            return Err(Error::PayloadTooLarge {
+                id: job.id(),
+                job_type: job.name().to_owned(),
+                size: job.payload().len(),
+                limit,
+            });
+        }
+        Ok(())
+    }
+
+    async fn invoke(&self, invocation: &redis::ScriptInvocation<'_>) -> Result<Value> {
+        let mut conn = self.connection();
+        Ok(invocation.invoke_async(&mut conn).await?)
+    }
+
+    async fn waiter(&self) -> Result<MultiplexedConnection> {
+        let idle = self.inner.waiters.lock().ok().and_then(|mut idle| idle.pop());
+        if let Some(conn) = idle {
+            return Ok(conn);
+        }
+        let config = AsyncConnectionConfig::new()
+            .set_response_timeout(None)
+            .set_connection_timeout(Some(self.inner.config.connection_timeout));
+        self.inner
+            .redis
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .map_err(|source| Error::Connect { url: self.inner.url.clone(), source })
+    }
+
+    fn return_waiter(&self, conn: MultiplexedConnection) {
+        if let Ok(mut idle) = self.inner.waiters.lock() {
+            idle.push(conn);
+        }
+    }
+
+    /// Appends the history cap and the failed-job retention, the tail of every script that
+    /// may fail a job.
+    fn failure_args(&self, invocation: &mut redis::ScriptInvocation<'_>) {
+        let keep = self.inner.config.keep_failed;
+        invocation.arg(self.inner.config.history_limit).arg(keep.count).arg(millis(keep.age));
+    }
+}
+
+fn inserted(id: JobId, new: bool) -> Inserted {
+    if new { Inserted::New(id) } else { Inserted::Exists(id) }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn epoch_millis(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH).map(millis).unwrap_or(0)
+}
+
+fn from_millis(ms: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}
+
+fn truncate(message: &str) -> &str {
+    if message.len() <= MESSAGE_MAX {
+        return message;
+    }
+    let mut end = MESSAGE_MAX;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    &message[..end]
+}
+
+/// Appends one insert row (see `insert.lua`) to a script call.
+fn push_row(invocation: &mut redis::ScriptInvocation<'_>, job: &NewJob, parent: Option<JobId>) {
+    let options = job.options();
+    let (delay, at) = match job.start() {
+        Start::After(delay) => (millis(delay), 0),
+        Start::At(at) => (0, epoch_millis(at)),
+        _ => (0, 0),
+    };
+    invocation
+        .arg(job.id().to_string())
+        .arg(job.name())
+        .arg(options.priority())
+        .arg(options.max_attempts())
+        .arg(options.lease().map_or(0, millis))
+        .arg(delay)
+        .arg(at)
+        .arg(job.payload())
+        .arg(parent.map(|id| id.to_string()).unwrap_or_default());
+}
+
+fn decode_details(id: JobId, fields: Value, args: Value, history: Value) -> Result<Details> {
+    let reply = Reply::of("details");
+    let mut map: HashMap<String, Value> = HashMap::new();
+    let mut flat = reply.array(fields)?.into_iter();
+    while let (Some(key), Some(value)) = (flat.next(), flat.next()) {
+        map.insert(reply.string(key)?, value);
+    }
+    let int = |name: &str| -> Result<Option<i64>> { map.get(name).map(|v| reply.int(v)).transpose() };
+    let text = |name: &str| -> Result<Option<String>> { map.get(name).cloned().map(|v| reply.string(v)).transpose() };
+    let count = |name: &str| -> Result<u32> { Ok(u32::try_from(int(name)?.unwrap_or(0)).unwrap_or(0)) };
+    let name = text("t")?.ok_or_else(|| reply.error(format!("job {id} has no type field")))?;
+    let state_name = text("s")?.unwrap_or_default();
+    let state = JobState::from_name(&state_name)
+        .ok_or_else(|| reply.error(format!("job {id} has unknown state `{state_name}`")))?;
+    let payload = match map.get("d").cloned() {
+        Some(inline) => reply.bytes(inline)?,
+        None => match args {
+            Value::Nil => Vec::new(),
+            other => reply.bytes(other)?,
+        },
+    };
+    let holder = match text("w")? {
+        Some(json) if state == JobState::Running => serde_json::from_str(&json).ok(),
+        _ => None,
+    };
+    let failures = reply
+        .array(history)?
+        .into_iter()
+        .map(|record| decode_failure(&reply, record))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Details {
+        id,
+        name,
+        state,
+        payload,
+        priority: i8::try_from(int("p")?.unwrap_or(0)).unwrap_or(0),
+        attempts: count("a")?,
+        max_attempts: count("m")?,
+        lease_expiries: count("x")?,
+        defers: count("df")?,
+        created: from_millis(int("c")?.unwrap_or(0)),
+        run_at: int("ra")?.map(from_millis),
+        started: int("st")?.map(from_millis),
+        finished: int("f")?.map(from_millis),
+        holder,
+        result: map.get("r").cloned().map(|v| reply.bytes(v)).transpose()?,
+        failures,
+    })
+}
+
+#[derive(serde::Deserialize)]
+struct StoredFailure {
+    t: i64,
+    a: u32,
+    k: String,
+    m: String,
+    #[serde(default)]
+    w: String,
+}
+
+fn decode_failure(reply: &Reply, record: Value) -> Result<FailureRecord> {
+    let bytes = reply.bytes(record)?;
+    let stored: StoredFailure =
+        serde_json::from_slice(&bytes).map_err(|e| reply.error(format!("bad failure record: {e}")))?;
+    let kind = FailureKind::from_name(&stored.k)
+        .ok_or_else(|| reply.error(format!("unknown failure kind `{}`", stored.k)))?;
+    Ok(FailureRecord::new(
+        from_millis(stored.t),
+        stored.a,
+        kind,
+        stored.m,
+        serde_json::from_str(&stored.w).ok(),
+    ))
+}
+
+impl Backend for Client {
+    type Error = Error;
+
+    async fn insert(&self, jobs: &[NewJob]) -> Result<Vec<Inserted>> {
+        self.insert_many(jobs).await
+    }
+
+    async fn grab(&self, grab: &Grab<'_>) -> Result<Grabbed> {
+        let config = &self.inner.config;
+        let holder = serde_json::to_string(grab.holder).map_err(|e| Reply::of("grab").error(e.to_string()))?;
+        let mut invocation = scripts::GRAB.prepare_invoke();
+        invocation
+            .key(self.shard().prefix())
+            .arg(grab.limit)
+            .arg(millis(grab.lease))
+            .arg(holder)
+            .arg(config.max_lease_expiries)
+            .arg(config.history_limit)
+            .arg(config.keep_failed.count)
+            .arg(millis(config.keep_failed.age));
+        for job_type in grab.types {
+            invocation.arg(*job_type);
+        }
+        let reply = Reply::of("grab");
+        let items = reply.array(self.invoke(&invocation).await?)?;
+        let (head, rows) = items.split_first().ok_or_else(|| reply.error("empty reply"))?;
+        if rows.len() % 7 != 0 {
+            return Err(reply.error(format!("{} row fields is not a multiple of 7", rows.len())));
+        }
+        let next_wake = u64::try_from(reply.int(head)?).ok().map(Duration::from_millis);
+        let mut jobs = Vec::with_capacity(rows.len() / 7);
+        for row in rows.chunks(7) {
+            let id_text = reply.string(row[0].clone())?;
+            let id = id_text.parse().map_err(|_| reply.error(format!("bad job id `{id_text}`")))?;
+            let count = |v: &Value| -> Result<u32> { Ok(u32::try_from(reply.int(v)?).unwrap_or(u32::MAX)) };
+            let token = u64::try_from(reply.int(&row[5])?).map_err(|_| reply.error("negative token"))?;
+            let lease = Duration::from_millis(u64::try_from(reply.int(&row[6])?).unwrap_or(0));
+            jobs.push(GrabbedJob::new(
+                Lease::new(id, token, lease),
+                reply.string(row[1].clone())?,
+                reply.bytes(row[2].clone())?,
+                count(&row[3])?,
+                count(&row[4])?,
+            ));
+        }
+        Ok(Grabbed::new(jobs, next_wake))
+    }
+
+    async fn complete(&self, done: &[Completion]) -> Result<Vec<Ack>> {
+        let keep = self.inner.config.keep_completed;
+        let mut invocation = scripts::COMPLETE.prepare_invoke();
+        invocation.key(self.shard().prefix()).arg(keep.count).arg(millis(keep.age)).arg(done.len());
+        for completion in done {
+            invocation
+                .arg(completion.lease.id.to_string())
+                .arg(completion.lease.token)
+                .arg(completion.result.as_deref().unwrap_or_default());
+        }
+        let flags = Reply::of("complete").flags(self.invoke(&invocation).await?, done.len())?;
+        Ok(flags.into_iter().map(|ok| if ok { Ack::Ok } else { Ack::Lost }).collect())
+    }
+
+    async fn temp_fail(&self, lease: &Lease, retry_in: Duration, failure: &FailureNote) -> Result<Ack> {
+        let mut invocation = scripts::TEMP_FAIL.prepare_invoke();
+        invocation
+            .key(self.shard().prefix())
+            .arg(lease.id.to_string())
+            .arg(lease.token)
+            .arg(millis(retry_in))
+            .arg(failure.kind.as_str())
+            .arg(truncate(&failure.message));
+        self.failure_args(&mut invocation);
+        self.ack("temp_fail", &invocation, "retry").await
+    }
+
+    async fn perm_fail(&self, lease: &Lease, failure: &FailureNote) -> Result<Ack> {
+        let mut invocation = scripts::PERM_FAIL.prepare_invoke();
+        invocation
+            .key(self.shard().prefix())
+            .arg(lease.id.to_string())
+            .arg(lease.token)
+            .arg(failure.kind.as_str())
+            .arg(truncate(&failure.message));
+        self.failure_args(&mut invocation);
+        // A permanent failure asked for and done is `Ok`.
+        match self.ack("perm_fail", &invocation, "failed").await? {
+            Ack::Lost => Ok(Ack::Lost),
+            _ => Ok(Ack::Ok),
+        }
+    }
+
+    async fn replace(&self, lease: &Lease, children: &[NewJob]) -> Result<Ack> {
+        for child in children {
+            self.check_size(child)?;
+        }
+        let keep = self.inner.config.keep_completed;
+        let mut invocation = scripts::REPLACE.prepare_invoke();
+        invocation
+            .key(self.shard().prefix())
+            .arg(lease.id.to_string())
+            .arg(lease.token)
+            .arg(keep.count)
+            .arg(millis(keep.age))
+            .arg(self.inner.config.inline_args_max)
+            .arg(children.len());
+        for child in children {
+            push_row(&mut invocation, child, Some(lease.id));
+        }
+        let reply = Reply::of("replace");
+        let mut items = reply.array(self.invoke(&invocation).await?)?.into_iter();
+        let status = reply.string(items.next().ok_or_else(|| reply.error("empty reply"))?)?;
+        match status.as_str() {
+            "ok" => Ok(Ack::Ok),
+            "lost" => Ok(Ack::Lost),
+            other => Err(reply.error(format!("unknown status `{other}`"))),
+        }
+    }
+
+    async fn release(&self, lease: &Lease, release: &Release) -> Result<Ack> {
+        let mut invocation = scripts::RELEASE.prepare_invoke();
+        invocation
+            .key(self.shard().prefix())
+            .arg(lease.id.to_string())
+            .arg(lease.token)
+            .arg(millis(release.delay))
+            .arg(release.defer_limit.map_or(-1, i64::from));
+        self.failure_args(&mut invocation);
+        self.ack("release", &invocation, "ok").await
+    }
+
+    async fn heartbeat(&self, leases: &[Lease]) -> Result<Vec<bool>> {
+        if leases.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut invocation = scripts::HEARTBEAT.prepare_invoke();
+        invocation.key(self.shard().prefix()).arg(leases.len());
+        for lease in leases {
+            invocation.arg(lease.id.to_string()).arg(lease.token).arg(millis(lease.duration));
+        }
+        Reply::of("heartbeat").flags(self.invoke(&invocation).await?, leases.len())
+    }
+
+    async fn wait(&self, types: &[&str], timeout: Duration) -> Result<()> {
+        // Redis reads a 0 timeout as "forever"; 2 ms is the shortest that blocks at all.
+        let timeout = timeout.max(Duration::from_millis(2));
+        let keys: Vec<String> = types.iter().map(|t| self.shard().wake(t)).collect();
+        let mut conn = self.waiter().await?;
+        let mut cmd = redis::cmd("BZPOPMIN");
+        cmd.arg(&keys).arg(timeout.as_secs_f64());
+        match tokio::time::timeout(timeout + WATCHDOG_MARGIN, cmd.query_async::<Value>(&mut conn)).await {
+            Ok(Ok(_)) => {
+                self.return_waiter(conn);
+                Ok(())
+            }
+            Ok(Err(error)) => Err(error.into()),
+            // The watchdog: the server never answered; drop the connection, open a new one next.
+            Err(_) => Ok(()),
+        }
+    }
+
+    async fn failures(&self, id: JobId) -> Result<Vec<FailureRecord>> {
+        Ok(self.details(id).await?.map(|details| details.failures).unwrap_or_default())
+    }
+}
+
+impl Client {
+    async fn ack(&self, script: &'static str, invocation: &redis::ScriptInvocation<'_>, ok: &str) -> Result<Ack> {
+        let reply = Reply::of(script);
+        let answer = reply.string(self.invoke(invocation).await?)?;
+        match answer.as_str() {
+            answer if answer == ok => Ok(Ack::Ok),
+            "failed" => Ok(Ack::Failed),
+            "lost" => Ok(Ack::Lost),
+            other => Err(reply.error(format!("unknown status `{other}`"))),
+        }
+    }
+}
+

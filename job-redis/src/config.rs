@@ -1,0 +1,131 @@
+use std::time::Duration;
+
+/// Settings of a [`Client`](crate::Client).
+///
+/// ```
+/// use std::time::Duration;
+/// use job_redis::{Config, Retention};
+///
+/// let config = Config::new()
+///     .namespace("billing")
+///     .max_payload(64 * 1024)
+///     .keep_completed(Retention::new(1_000, Duration::from_secs(3_600)));
+/// # let _ = config;
+/// ```
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub(crate) namespace: String,
+    pub(crate) response_timeout: Duration,
+    pub(crate) connection_timeout: Duration,
+    pub(crate) max_payload: usize,
+    pub(crate) history_limit: u32,
+    pub(crate) keep_completed: Retention,
+    pub(crate) keep_failed: Retention,
+    pub(crate) max_lease_expiries: u32,
+    pub(crate) inline_args_max: usize,
+}
+
+/// How many ended jobs an index keeps, and for how long. Older or surplus jobs are deleted in
+/// small steps by the transitions that end jobs, so nothing grows without a bound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retention {
+    pub(crate) count: u64,
+    pub(crate) age: Duration,
+}
+
+impl Retention {
+    /// Keeps at most `count` jobs, none older than `age`.
+    #[must_use]
+    pub const fn new(count: u64, age: Duration) -> Self {
+        Self { count, age }
+    }
+
+    /// Deletes jobs as soon as they end.
+    #[must_use]
+    pub const fn none() -> Self {
+        Self { count: 0, age: Duration::ZERO }
+    }
+}
+
+impl Config {
+    /// The defaults: namespace `job`, 10 s response timeout, 512 KiB payload limit, 50 failure
+    /// records per job, completed jobs kept 24 h (at most 10,000), failed jobs kept 7 days (at
+    /// most 100,000), a job failed after 5 lease expiries.
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            namespace: "job".to_owned(),
+            response_timeout: Duration::from_secs(10),
+            connection_timeout: Duration::from_secs(5),
+            max_payload: 512 * 1024,
+            history_limit: 50,
+            keep_completed: Retention::new(10_000, Duration::from_secs(86_400)),
+            keep_failed: Retention::new(100_000, Duration::from_secs(7 * 86_400)),
+            max_lease_expiries: 5,
+            inline_args_max: 48,
+        }
+    }
+
+    /// Sets the namespace: the key prefix that keeps apps (or test runs) sharing one Redis
+    /// apart.
+    #[must_use]
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = namespace.into();
+        self
+    }
+
+    /// Sets how long a command may wait for Redis's answer.
+    #[must_use]
+    pub fn response_timeout(mut self, timeout: Duration) -> Self {
+        self.response_timeout = timeout;
+        self
+    }
+
+    /// Sets how long connecting may take.
+    #[must_use]
+    pub fn connection_timeout(mut self, timeout: Duration) -> Self {
+        self.connection_timeout = timeout;
+        self
+    }
+
+    /// Sets the largest encoded arguments an enqueue accepts, in bytes.
+    #[must_use]
+    pub fn max_payload(mut self, bytes: usize) -> Self {
+        self.max_payload = bytes;
+        self
+    }
+
+    /// Sets how many failure records a job keeps (the newest).
+    #[must_use]
+    pub fn history_limit(mut self, records: u32) -> Self {
+        self.history_limit = records;
+        self
+    }
+
+    /// Sets how long completed (and cancelled) jobs are kept.
+    #[must_use]
+    pub fn keep_completed(mut self, retention: Retention) -> Self {
+        self.keep_completed = retention;
+        self
+    }
+
+    /// Sets how long jobs that failed for good are kept.
+    #[must_use]
+    pub fn keep_failed(mut self, retention: Retention) -> Self {
+        self.keep_failed = retention;
+        self
+    }
+
+    /// Sets how many times a job's lease may run out before the job fails for good.
+    #[must_use]
+    pub fn max_lease_expiries(mut self, expiries: u32) -> Self {
+        self.max_lease_expiries = expiries;
+        self
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::new()
+    }
+}

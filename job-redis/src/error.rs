@@ -1,0 +1,102 @@
+/// The errors of the Redis backend.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Redis could not be reached, or refused the connection (bad password, ACL).
+    #[error("cannot connect to Redis at {url}")]
+    Connect {
+        /// The URL, with any password hidden.
+        url: String,
+        /// The cause.
+        #[source]
+        source: redis::RedisError,
+    },
+    /// A command failed.
+    #[error("redis command failed")]
+    Redis(#[from] redis::RedisError),
+    /// A script answered with a reply of a shape it never gives: a protocol error, not a panic.
+    #[error("unexpected reply from script `{script}`: {detail}")]
+    Protocol {
+        /// The script.
+        script: &'static str,
+        /// What was wrong.
+        detail: String,
+    },
+    /// A job's arguments are over the configured limit; nothing was stored.
+    #[error("job {id} of type `{job_type}` has {size}-byte arguments, over the limit of {limit} bytes")]
+    PayloadTooLarge {
+        /// The job.
+        id: job_core::JobId,
+        /// The wire name of its type.
+        job_type: String,
+        /// The encoded size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// No job with this id is stored (never inserted, or deleted after its retention).
+    #[error("job {id} not found")]
+    NotFound {
+        /// The job.
+        id: job_core::JobId,
+    },
+    /// The job's state does not allow the operation (cancel a running job, retry one that has
+    /// not failed).
+    #[error("cannot {operation} job {id}: it is {}", state.as_str())]
+    WrongState {
+        /// The job.
+        id: job_core::JobId,
+        /// The operation refused.
+        operation: &'static str,
+        /// The job's state.
+        state: job_core::JobState,
+    },
+    /// Encoding or decoding a job failed.
+    #[error(transparent)]
+    Job(#[from] job_core::Error),
+}
+
+impl Error {
+    /// Whether the error is about the connection (unreachable, dropped, timed out): the
+    /// operation may be retried once Redis answers again.
+    #[must_use]
+    pub fn is_connection(&self) -> bool {
+        match self {
+            Self::Connect { .. } => true,
+            Self::Redis(error) => {
+                error.is_io_error() || error.is_connection_dropped() || error.is_connection_refusal() || error.is_timeout()
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A `Result` whose error defaults to [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Hides the password of a Redis URL, for error messages and logs.
+pub(crate) fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.rsplit_once('@') {
+        Some((auth, host)) => match auth.split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
+            None => format!("{scheme}://***@{host}"),
+        },
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn redact_hides_passwords_only() {
+        assert_eq!(redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+        assert_eq!(redact("redis://app:s3cret@host:6379/2"), "redis://app:***@host:6379/2");
+        assert_eq!(redact("rediss://:s3cret@host"), "rediss://:***@host");
+        assert_eq!(redact("redis://s3cret@host"), "redis://***@host");
+    }
+}

@@ -1,0 +1,34 @@
+//! One static per Lua file (each file one atomic transition), with the shared helpers of
+//! `common.lua` prepended. `Script::invoke_async` reloads a script on NOSCRIPT, so a
+//! `SCRIPT FLUSH` or a restarted Redis costs one round trip, never a failure.
+
+use std::sync::LazyLock;
+
+use redis::Script;
+
+macro_rules! script {
+    ($name:ident, $file:literal) => {
+        script!($name, $file, "#!lua\n");
+    };
+    ($name:ident, $file:literal, $shebang:literal) => {
+        pub(crate) static $name: LazyLock<Script> = LazyLock::new(|| {
+            Script::new(concat!(
+                $shebang,
+                include_str!("../lua/common.lua"),
+                include_str!(concat!("../lua/", $file))
+            ))
+        });
+    };
+}
+
+script!(INSERT, "insert.lua");
+script!(GRAB, "grab.lua");
+script!(COMPLETE, "complete.lua");
+script!(TEMP_FAIL, "temp_fail.lua");
+script!(PERM_FAIL, "perm_fail.lua");
+script!(REPLACE, "replace.lua");
+script!(HEARTBEAT, "heartbeat.lua");
+script!(RELEASE, "release.lua");
+script!(CANCEL, "cancel.lua");
+script!(RETRY, "retry.lua");
+script!(DETAILS, "details.lua", "#!lua flags=no-writes\n");

@@ -1,0 +1,145 @@
+//! Test support for users' own jobs, against a real Redis: a throw-away namespace per test,
+//! [`TestQueue::drain`], and [`TestQueue::enqueued`] to assert on what was enqueued.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! # use serde::{Deserialize, Serialize};
+//! # #[derive(job_core::Job, Serialize, Deserialize, Debug, PartialEq)]
+//! # #[job(crate = "job_core")]
+//! # struct Welcome { user: u64 }
+//! use job_redis::testing::TestQueue;
+//!
+//! let queue = TestQueue::new("signup").await?;
+//! queue.client().enqueue(Welcome { user: 7 }).await?;
+//! let enqueued = queue.enqueued::<Welcome>().await?;
+//! assert_eq!(enqueued[0].job, Welcome { user: 7 });
+//! queue.cleanup().await?;
+//! # Ok(()) }
+//! ```
+
+use std::time::Duration;
+
+use job_core::{Dispatch, Job, JobId, Worker};
+use redis::AsyncCommands;
+
+use crate::{Client, Config, Error, Result};
+
+/// The environment variable naming the Redis tests use (default `redis://127.0.0.1:6379`).
+pub const REDIS_URL_VAR: &str = "JOB_TEST_REDIS_URL";
+
+/// A client in a namespace of its own, made for one test and deleted by [`TestQueue::cleanup`].
+#[derive(Debug)]
+pub struct TestQueue {
+    client: Client,
+}
+
+/// A job found waiting in a test's namespace.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Enqueued<J> {
+    /// Its id.
+    pub id: JobId,
+    /// Its arguments, decoded.
+    pub job: J,
+    /// How long until it may run, when it is delayed.
+    pub delay: Option<Duration>,
+}
+
+impl TestQueue {
+    /// Connects to the Redis named by `JOB_TEST_REDIS_URL` (default `redis://127.0.0.1:6379`)
+    /// in a fresh namespace `test:<name>:<random>`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Connect`] when that Redis does not answer: a test that needs Redis fails, it
+    /// never skips.
+    pub async fn new(name: &str) -> Result<Self> {
+        Self::with_config(name, Config::new()).await
+    }
+
+    /// Like [`TestQueue::new`], with settings (the namespace is replaced).
+    ///
+    /// # Errors
+    ///
+    /// As [`TestQueue::new`].
+    pub async fn with_config(name: &str, config: Config) -> Result<Self> {
+        let url = std::env::var(REDIS_URL_VAR).unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+        let namespace = format!("test:{name}:{}", JobId::new().to_string().to_lowercase());
+        let client = Client::connect_with(&url, config.namespace(namespace)).await?;
+        let mut conn = client.connection();
+        // Connecting is lazy in places; make sure Redis really answers before the test goes on.
+        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+        Ok(Self { client })
+    }
+
+    /// Returns the client, in the test's namespace.
+    #[must_use]
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Runs every due job of the set `S` until none is left, and returns how many ran; jobs
+    /// that become due meanwhile (children, retries without delay) run too.
+    ///
+    /// # Errors
+    ///
+    /// [`job_core::Error::DrainLimit`] past `limit` jobs, and backend errors.
+    pub async fn drain<S, State>(&self, state: State, limit: usize) -> std::result::Result<usize, job_core::Error>
+    where
+        S: Dispatch<State>,
+        State: Send + Sync + 'static,
+    {
+        Worker::<S, State, Client>::new(self.client.clone(), state).drain(limit).await
+    }
+
+    /// Returns the waiting (ready or delayed) jobs of type `J`, in id order (ids grow with
+    /// time, so this is enqueue order).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Job`] when a waiting job of that type does not decode, and Redis errors.
+    pub async fn enqueued<J: Job>(&self) -> Result<Vec<Enqueued<J>>> {
+        let shard = self.client.shard();
+        let mut conn = self.client.connection();
+        let mut ids: Vec<String> = conn.zrange(shard.ready(J::NAME), 0, -1).await?;
+        let delayed: Vec<String> = conn.zrange(shard.delayed(), 0, -1).await?;
+        ids.extend(delayed);
+        let mut found = Vec::new();
+        for id in ids {
+            let id: JobId = id.parse().map_err(|_| Error::Protocol { script: "testing", detail: format!("bad id `{id}`") })?;
+            let Some(details) = self.client.details(id).await? else { continue };
+            if details.name != J::NAME || details.state.is_terminal() || details.state == job_core::JobState::Running {
+                continue;
+            }
+            let job = job_core::__private::decode::<J>(&details.payload)?;
+            let delay = details
+                .run_at
+                .and_then(|at| at.duration_since(std::time::SystemTime::now()).ok());
+            found.push(Enqueued { id, job, delay });
+        }
+        found.sort_by_key(|e| e.id);
+        Ok(found)
+    }
+
+    /// Deletes every key of the test's namespace. Call it last, so a failing test leaves its
+    /// keys for inspection.
+    ///
+    /// # Errors
+    ///
+    /// Redis errors.
+    pub async fn cleanup(self) -> Result<()> {
+        let mut conn = self.client.connection();
+        let pattern = format!("{}:*", self.client.namespace());
+        let mut keys: Vec<String> = Vec::new();
+        {
+            let mut iter: redis::AsyncIter<'_, String> = conn.scan_match(&pattern).await?;
+            while let Some(key) = iter.next_item().await {
+                keys.push(key?);
+            }
+        }
+        for chunk in keys.chunks(500) {
+            let _: () = conn.unlink(chunk).await?;
+        }
+        Ok(())
+    }
+}
