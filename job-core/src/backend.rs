@@ -14,13 +14,19 @@ pub trait Backend: Clone + Send + Sync + 'static {
     type Error: std::error::Error + Send + Sync + 'static;
 
     /// Inserts jobs, all or each as one atomic step per batch.
-    fn insert(&self, jobs: &[NewJob]) -> impl Future<Output = Result<Vec<Inserted>, Self::Error>> + Send;
+    fn insert(
+        &self,
+        jobs: &[NewJob],
+    ) -> impl Future<Output = Result<Vec<Inserted>, Self::Error>> + Send;
 
     /// Leases up to `grab.limit` ready jobs of `grab.types`, highest priority first, then FIFO.
     fn grab(&self, grab: &Grab<'_>) -> impl Future<Output = Result<Grabbed, Self::Error>> + Send;
 
     /// Completes jobs, storing each one's result if it has one.
-    fn complete(&self, done: &[Completion]) -> impl Future<Output = Result<Vec<Ack>, Self::Error>> + Send;
+    fn complete(
+        &self,
+        done: &[Completion],
+    ) -> impl Future<Output = Result<Vec<Ack>, Self::Error>> + Send;
 
     /// Records a temporary failure and schedules the next attempt in `retry_in`; past the job's
     /// attempt limit the job fails for good instead ([`Ack::Failed`]).
@@ -32,23 +38,45 @@ pub trait Backend: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Ack, Self::Error>> + Send;
 
     /// Records a permanent failure.
-    fn perm_fail(&self, lease: &Lease, failure: &FailureNote) -> impl Future<Output = Result<Ack, Self::Error>> + Send;
+    fn perm_fail(
+        &self,
+        lease: &Lease,
+        failure: &FailureNote,
+    ) -> impl Future<Output = Result<Ack, Self::Error>> + Send;
 
     /// Completes the job and inserts `children`, in one atomic step.
-    fn replace(&self, lease: &Lease, children: &[NewJob]) -> impl Future<Output = Result<Ack, Self::Error>> + Send;
+    fn replace(
+        &self,
+        lease: &Lease,
+        children: &[NewJob],
+    ) -> impl Future<Output = Result<Ack, Self::Error>> + Send;
 
     /// Hands a job back to waiting after `delay` without spending an attempt: a defer
     /// (counted against `max_defers`) or a shutdown (not counted).
-    fn release(&self, lease: &Lease, release: &Release) -> impl Future<Output = Result<Ack, Self::Error>> + Send;
+    fn release(
+        &self,
+        lease: &Lease,
+        release: &Release,
+    ) -> impl Future<Output = Result<Ack, Self::Error>> + Send;
 
     /// Renews leases; answers, per lease, whether it is still held.
-    fn heartbeat(&self, leases: &[Lease]) -> impl Future<Output = Result<Vec<bool>, Self::Error>> + Send;
+    fn heartbeat(
+        &self,
+        leases: &[Lease],
+    ) -> impl Future<Output = Result<Vec<bool>, Self::Error>> + Send;
 
     /// Blocks until a job of `types` may be ready or `timeout` passes; returns early on a wake.
-    fn wait(&self, types: &[&str], timeout: Duration) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    fn wait(
+        &self,
+        types: &[&str],
+        timeout: Duration,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
     /// Returns a job's failure history, oldest first.
-    fn failures(&self, id: JobId) -> impl Future<Output = Result<Vec<FailureRecord>, Self::Error>> + Send;
+    fn failures(
+        &self,
+        id: JobId,
+    ) -> impl Future<Output = Result<Vec<FailureRecord>, Self::Error>> + Send;
 }
 
 /// The answer for one inserted job.
@@ -89,7 +117,12 @@ impl<'a> Grab<'a> {
     /// Builds a grab of up to `limit` jobs of `types`, held by `holder` for `lease`.
     #[must_use]
     pub fn new(types: &'a [&'a str], limit: usize, lease: Duration, holder: &'a Holder) -> Self {
-        Self { types, limit, lease, holder }
+        Self {
+            types,
+            limit,
+            lease,
+            holder,
+        }
     }
 }
 
@@ -130,8 +163,20 @@ pub struct GrabbedJob {
 impl GrabbedJob {
     /// Builds a leased job.
     #[must_use]
-    pub fn new(lease: Lease, name: String, payload: Vec<u8>, attempt: u32, max_attempts: u32) -> Self {
-        Self { lease, name, payload, attempt, max_attempts }
+    pub fn new(
+        lease: Lease,
+        name: String,
+        payload: Vec<u8>,
+        attempt: u32,
+        max_attempts: u32,
+    ) -> Self {
+        Self {
+            lease,
+            name,
+            payload,
+            attempt,
+            max_attempts,
+        }
     }
 }
 
@@ -151,7 +196,11 @@ impl Lease {
     /// Builds a lease.
     #[must_use]
     pub fn new(id: JobId, token: u64, duration: Duration) -> Self {
-        Self { id, token, duration }
+        Self {
+            id,
+            token,
+            duration,
+        }
     }
 }
 
@@ -187,7 +236,10 @@ impl FailureNote {
     /// Builds a note.
     #[must_use]
     pub fn new(kind: FailureKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into() }
+        Self {
+            kind,
+            message: message.into(),
+        }
     }
 }
 
@@ -205,13 +257,19 @@ impl Release {
     /// A shutdown hand-back: ready again at once, at its old place.
     #[must_use]
     pub fn shutdown() -> Self {
-        Self { delay: Duration::ZERO, defer_limit: None }
+        Self {
+            delay: Duration::ZERO,
+            defer_limit: None,
+        }
     }
 
     /// A defer: ready again after `delay`; past `limit` defers the job fails for good.
     #[must_use]
     pub fn defer(delay: Duration, limit: u32) -> Self {
-        Self { delay, defer_limit: Some(limit) }
+        Self {
+            delay,
+            defer_limit: Some(limit),
+        }
     }
 }
 

@@ -82,11 +82,17 @@ mod tests {
 
     #[test]
     fn exponential_doubles_within_jitter_and_caps() {
-        let backoff = Backoff::Exponential { base: Duration::from_secs(1), max: Duration::from_secs(60) };
+        let backoff = Backoff::Exponential {
+            base: Duration::from_secs(1),
+            max: Duration::from_secs(60),
+        };
         for attempt in 1..=5u32 {
             let expect = Duration::from_secs(1 << (attempt - 1));
             let got = backoff.delay(attempt);
-            assert!(got >= expect.mul_f64(0.75) && got <= expect.mul_f64(1.25), "{attempt}: {got:?}");
+            assert!(
+                got >= expect.mul_f64(0.75) && got <= expect.mul_f64(1.25),
+                "{attempt}: {got:?}"
+            );
         }
         assert!(backoff.delay(40) <= Duration::from_secs(60));
         assert!(backoff.delay(u32::MAX) <= Duration::from_secs(60));
@@ -94,7 +100,9 @@ mod tests {
 
     #[test]
     fn smtp_grows_then_goes_daily_for_about_five_days() {
-        let delays: Vec<_> = (1..Backoff::SMTP_ATTEMPTS).map(|a| Backoff::Smtp.delay(a)).collect();
+        let delays: Vec<_> = (1..Backoff::SMTP_ATTEMPTS)
+            .map(|a| Backoff::Smtp.delay(a))
+            .collect();
         assert!(delays.windows(2).all(|w| w[0] <= w[1]));
         assert_eq!(Backoff::Smtp.delay(30), Duration::from_secs(DAY_SECS));
         let total = Backoff::Smtp.total(Backoff::SMTP_ATTEMPTS).as_secs_f64() / DAY_SECS as f64;

@@ -60,8 +60,20 @@ pub enum JobState {
 impl FailureRecord {
     /// Builds a record.
     #[must_use]
-    pub fn new(at: SystemTime, attempt: u32, kind: FailureKind, message: String, holder: Option<Holder>) -> Self {
-        Self { at, attempt, kind, message, holder }
+    pub fn new(
+        at: SystemTime,
+        attempt: u32,
+        kind: FailureKind,
+        message: String,
+        holder: Option<Holder>,
+    ) -> Self {
+        Self {
+            at,
+            attempt,
+            kind,
+            message,
+            holder,
+        }
     }
 }
 

@@ -53,7 +53,11 @@ impl FromStr for JobId {
     type Err = ParseJobIdError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ulid::Ulid::from_string(s).map(Self).map_err(|_| ParseJobIdError { input: s.to_owned() })
+        ulid::Ulid::from_string(s)
+            .map(Self)
+            .map_err(|_| ParseJobIdError {
+                input: s.to_owned(),
+            })
     }
 }
 

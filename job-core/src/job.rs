@@ -9,6 +9,7 @@ use crate::{Backoff, Error, JobId};
 /// `#[derive(Job)]`.
 ///
 /// ```
+/// # extern crate job_core as job;
 /// use serde::{Deserialize, Serialize};
 /// use job_core::Job;
 ///
@@ -156,6 +157,7 @@ impl Default for JobOptions {
 /// start time. Built from any [`Job`]; REPLACE children are `NewJob`s of any types.
 ///
 /// ```
+/// # extern crate job_core as job;
 /// use std::time::Duration;
 /// use serde::{Deserialize, Serialize};
 /// use job_core::{Job, NewJob};

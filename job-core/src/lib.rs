@@ -18,7 +18,10 @@ mod worker;
 #[doc(hidden)]
 pub mod __private;
 
-pub use backend::{Ack, Backend, Completion, FailureNote, Grab, Grabbed, GrabbedJob, Holder, Inserted, Lease, Release};
+pub use backend::{
+    Ack, Backend, Completion, FailureNote, Grab, Grabbed, GrabbedJob, Holder, Inserted, Lease,
+    Release,
+};
 pub use backoff::Backoff;
 pub use details::{Details, FailureKind, FailureRecord, JobState};
 pub use error::{BoxError, Error, Result};

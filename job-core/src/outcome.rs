@@ -38,7 +38,9 @@ impl Outcome {
     #[must_use]
     pub fn complete_with<T: Serialize + ?Sized>(result: &T) -> Self {
         match serde_json::to_vec(result) {
-            Ok(bytes) => Self(OutcomeKind::Complete { result: Some(bytes) }),
+            Ok(bytes) => Self(OutcomeKind::Complete {
+                result: Some(bytes),
+            }),
             Err(source) => Self(OutcomeKind::Invalid(Error::Encode {
                 job_type: "result".to_owned(),
                 source,
@@ -50,7 +52,8 @@ impl Outcome {
     /// every child is inserted, or nothing changes.
     #[must_use]
     pub fn replace<J: Job>(children: impl IntoIterator<Item = J>) -> Self {
-        let children: Result<Vec<_>, _> = children.into_iter().map(|job| NewJob::new(&job)).collect();
+        let children: Result<Vec<_>, _> =
+            children.into_iter().map(|job| NewJob::new(&job)).collect();
         match children {
             Ok(children) => Self(OutcomeKind::Replace(children)),
             Err(error) => Self(OutcomeKind::Invalid(error)),
@@ -105,17 +108,25 @@ pub enum Failure {
 impl Failure {
     /// A temporary failure, retried after the type's backoff.
     pub fn retry(source: impl Into<BoxError>) -> Self {
-        Self::Retry { after: None, source: source.into() }
+        Self::Retry {
+            after: None,
+            source: source.into(),
+        }
     }
 
     /// A temporary failure, retried after `after`.
     pub fn retry_after(after: Duration, source: impl Into<BoxError>) -> Self {
-        Self::Retry { after: Some(after), source: source.into() }
+        Self::Retry {
+            after: Some(after),
+            source: source.into(),
+        }
     }
 
     /// A permanent failure.
     pub fn fatal(source: impl Into<BoxError>) -> Self {
-        Self::Fatal { source: source.into() }
+        Self::Fatal {
+            source: source.into(),
+        }
     }
 
     /// Returns the cause.

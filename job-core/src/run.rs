@@ -9,6 +9,7 @@ use crate::{Backend, Error, Failure, FailureRecord, Job, JobId, Lease, Outcome};
 /// A typed handler: how a job of this type runs, with shared state `State`.
 ///
 /// ```
+/// # extern crate job_core as job;
 /// use serde::{Deserialize, Serialize};
 /// use job_core::{Context, Failure, Job, Outcome, Run};
 ///
@@ -45,7 +46,13 @@ impl<State> Context<State> {
         cancel: CancellationToken,
         ops: Arc<dyn LeaseOps>,
     ) -> Self {
-        Self { lease, attempt, state, cancel, ops }
+        Self {
+            lease,
+            attempt,
+            state,
+            cancel,
+            ops,
+        }
     }
 
     /// Returns the job's id.
@@ -125,11 +132,15 @@ pub(crate) trait LeaseOps: Send + Sync {
 #[async_trait::async_trait]
 impl<B: Backend> LeaseOps for B {
     async fn heartbeat(&self, lease: Lease) -> Result<bool, Error> {
-        let held = Backend::heartbeat(self, &[lease]).await.map_err(|e| Error::Backend(Box::new(e)))?;
+        let held = Backend::heartbeat(self, &[lease])
+            .await
+            .map_err(|e| Error::Backend(Box::new(e)))?;
         Ok(held.first().copied().unwrap_or(false))
     }
 
     async fn failures(&self, id: JobId) -> Result<Vec<FailureRecord>, Error> {
-        Backend::failures(self, id).await.map_err(|e| Error::Backend(Box::new(e)))
+        Backend::failures(self, id)
+            .await
+            .map_err(|e| Error::Backend(Box::new(e)))
     }
 }

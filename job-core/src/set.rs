@@ -6,6 +6,7 @@ use crate::{Context, Error, Failure, Job, JobOptions, Outcome};
 /// `#[derive(JobSet)]` on an enum whose variants each hold one [`Job`].
 ///
 /// ```
+/// # extern crate job_core as job;
 /// use serde::{Deserialize, Serialize};
 /// use job_core::{Job, JobSet};
 ///
@@ -47,7 +48,8 @@ pub trait JobSet: Sized + Send + 'static {
 /// Implemented by `#[derive(JobSet)]` for every `State` that all the types can run with.
 pub trait Dispatch<State>: JobSet {
     /// Runs this job's handler.
-    fn dispatch(self, cx: &Context<State>) -> impl Future<Output = Result<Outcome, Failure>> + Send;
+    fn dispatch(self, cx: &Context<State>)
+    -> impl Future<Output = Result<Outcome, Failure>> + Send;
 }
 
 /// Decodes a payload into `J`; used by the derived [`JobSet::decode`].

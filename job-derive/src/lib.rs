@@ -1,14 +1,70 @@
-//! Derive macros for the `job` framework.
+//! Derive macros for the `job` framework: `#[derive(Job)]` and `#[derive(JobSet)]`.
+//!
+//! Use them through the `job` crate, which re-exports both next to their traits.
 use proc_macro::TokenStream;
+use syn::{DeriveInput, parse_macro_input};
 
-/// Implements `Job`.
+mod attr;
+mod expand;
+mod set;
+
+/// Implements `Job` for a struct: its wire name and its `JobOptions`.
+///
+/// | Attribute | Value | Default |
+/// |---|---|---|
+/// | `name = "mail.send"` | the wire name, non-empty | the type's name: renaming the struct needs an explicit `name` to keep queued jobs |
+/// | `max_attempts = 5` | integer, at least 1 | 25 |
+/// | `backoff = "exponential"` / `"smtp"` | a named schedule | `"exponential"` (1 s doubling, capped at 1 h) |
+/// | `backoff(fixed = "30s")` | the same delay every time | |
+/// | `backoff(exponential = "2s", max = "10m")` | doubling from `exponential`, capped at `max` (default 1 h) | |
+/// | `lease = "60s"` | duration, above zero | 60 s |
+/// | `timeout = "30s"` | duration, above zero | none |
+/// | `priority = -2` | integer from -128 to 127, higher first | 0 |
+/// | `max_defers = 10` | integer | 100 |
+/// | `crate = "::job"` | path to the `job` crate | `::job` |
+///
+/// Durations are an integer and a unit: `ms`, `s`, `m`, `h` or `d` (`"500ms"`, `"2d"`).
+///
+/// ```compile_fail
+/// # extern crate job_core as job;
+/// #[derive(job::Job, serde::Serialize, serde::Deserialize)]
+/// #[job(lease = "30")] // error: `lease` expects a duration like "30s" or "500ms"
+/// struct Ping;
+/// # fn main() {}
+/// ```
 #[proc_macro_derive(Job, attributes(job))]
-pub fn derive_job(_input: TokenStream) -> TokenStream {
-    TokenStream::new()
+pub fn derive_job(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    debug("Job", expand::derive(&input))
 }
 
-/// Implements `JobSet`.
+/// Implements `JobSet`, `From<Type>` per variant and `Dispatch<State>` for an enum whose
+/// variants each hold one job type.
+///
+/// | Attribute | Value | Default |
+/// |---|---|---|
+/// | `crate = "::job"` | path to the `job` crate | `::job` |
+///
+/// ```compile_fail
+/// # extern crate job_core as job;
+/// # #[derive(job::Job, serde::Serialize, serde::Deserialize)] struct Ping;
+/// #[derive(job::JobSet)]
+/// enum AppJob {
+///     Ping, // error: each `JobSet` variant holds exactly one job type
+/// }
+/// # fn main() {}
+/// ```
 #[proc_macro_derive(JobSet, attributes(job))]
-pub fn derive_job_set(_input: TokenStream) -> TokenStream {
-    TokenStream::new()
+pub fn derive_job_set(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    debug("JobSet", set::derive(&input))
+}
+
+/// Turns errors into `compile_error!`s and prints the expansion when `JOB_DERIVE_DEBUG` is set.
+fn debug(derive: &str, output: syn::Result<proc_macro2::TokenStream>) -> TokenStream {
+    let output = output.unwrap_or_else(syn::Error::into_compile_error);
+    if std::env::var_os("JOB_DERIVE_DEBUG").is_some() {
+        eprintln!("#[derive({derive})] expands to:\n{output}");
+    }
+    output.into()
 }

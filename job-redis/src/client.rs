@@ -4,8 +4,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use job_core::{
-    Ack, Backend, Completion, Details, FailureKind, FailureNote, FailureRecord, Grab, Grabbed, GrabbedJob, Inserted,
-    Job, JobId, JobState, Lease, NewJob, Release, Start,
+    Ack, Backend, Completion, Details, FailureKind, FailureNote, FailureRecord, Grab, Grabbed,
+    GrabbedJob, Inserted, Job, JobId, JobState, Lease, NewJob, Release, Start,
 };
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Value};
@@ -28,12 +28,12 @@ const WATCHDOG_MARGIN: Duration = Duration::from_secs(2);
 /// through it (it implements [`Backend`]). Cheap to clone; clones share connections.
 ///
 /// ```no_run
+/// # extern crate job_core as job;
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// use serde::{Deserialize, Serialize};
 /// use job_core::Job;
 ///
 /// #[derive(Job, Serialize, Deserialize)]
-/// # #[job(crate = "job_core")]
 /// struct SendEmail { to: String }
 ///
 /// let client = job_redis::Client::connect("redis://127.0.0.1:6379").await?;
@@ -83,7 +83,10 @@ impl Client {
     /// [`Error::Connect`] as for [`Client::connect`].
     pub async fn connect_with(url: &str, config: Config) -> Result<Self> {
         let redacted = redact(url);
-        let connect_error = |source| Error::Connect { url: redacted.clone(), source };
+        let connect_error = |source| Error::Connect {
+            url: redacted.clone(),
+            source,
+        };
         let redis = redis::Client::open(url).map_err(connect_error)?;
         let manager_config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(config.response_timeout))
@@ -96,7 +99,14 @@ impl Client {
             .map_err(connect_error)?;
         let shard = Shard::new(&config.namespace, 0);
         Ok(Self {
-            inner: Arc::new(Inner { redis, conn, url: redacted, config, shard, waiters: Mutex::new(Vec::new()) }),
+            inner: Arc::new(Inner {
+                redis,
+                conn,
+                url: redacted,
+                config,
+                shard,
+                waiters: Mutex::new(Vec::new()),
+            }),
         })
     }
 
@@ -122,7 +132,10 @@ impl Client {
     ///
     /// As [`Client::enqueue`].
     pub async fn enqueue_in<J: Job>(&self, delay: Duration, job: J) -> Result<JobId> {
-        Ok(self.insert(NewJob::new(&job)?.with_delay(delay)).await?.id())
+        Ok(self
+            .insert(NewJob::new(&job)?.with_delay(delay))
+            .await?
+            .id())
     }
 
     /// Enqueues a job to run at `at`.
@@ -131,7 +144,10 @@ impl Client {
     ///
     /// As [`Client::enqueue`].
     pub async fn enqueue_at<J: Job>(&self, at: SystemTime, job: J) -> Result<JobId> {
-        Ok(self.insert(NewJob::new(&job)?.with_start_at(at)).await?.id())
+        Ok(self
+            .insert(NewJob::new(&job)?.with_start_at(at))
+            .await?
+            .id())
     }
 
     /// Inserts one prepared job. A job whose id is already stored answers
@@ -142,7 +158,9 @@ impl Client {
     /// As [`Client::enqueue`].
     pub async fn insert(&self, job: NewJob) -> Result<Inserted> {
         let mut answers = self.insert_many(std::slice::from_ref(&job)).await?;
-        answers.pop().ok_or_else(|| Reply::of("insert").error("no answer for the job"))
+        answers
+            .pop()
+            .ok_or_else(|| Reply::of("insert").error("no answer for the job"))
     }
 
     /// Inserts many jobs in few round trips (one script per 500 jobs, each atomic).
@@ -158,13 +176,21 @@ impl Client {
         let mut answers = Vec::with_capacity(jobs.len());
         for chunk in jobs.chunks(INSERT_CHUNK) {
             let mut invocation = scripts::INSERT.prepare_invoke();
-            invocation.key(self.shard().prefix()).arg(self.inner.config.inline_args_max).arg(chunk.len());
+            invocation
+                .key(self.shard().prefix())
+                .arg(self.inner.config.inline_args_max)
+                .arg(chunk.len());
             for job in chunk {
                 push_row(&mut invocation, job, None);
             }
             let reply = Reply::of("insert");
             let stored = reply.flags(self.invoke(&invocation).await?, chunk.len())?;
-            answers.extend(chunk.iter().zip(stored).map(|(job, new)| inserted(job.id(), new)));
+            answers.extend(
+                chunk
+                    .iter()
+                    .zip(stored)
+                    .map(|(job, new)| inserted(job.id(), new)),
+            );
         }
         Ok(answers)
     }
@@ -201,8 +227,13 @@ impl Client {
     pub async fn cancel(&self, id: JobId) -> Result<()> {
         let keep = self.inner.config.keep_completed;
         let mut invocation = scripts::CANCEL.prepare_invoke();
-        invocation.key(self.shard().prefix()).arg(id.to_string()).arg(keep.count).arg(millis(keep.age));
-        self.state_change("cancel", id, &invocation, "cancelled").await
+        invocation
+            .key(self.shard().prefix())
+            .arg(id.to_string())
+            .arg(keep.count)
+            .arg(millis(keep.age));
+        self.state_change("cancel", id, &invocation, "cancelled")
+            .await
     }
 
     /// Puts a failed or cancelled job back in line with fresh attempts (its failure history
@@ -233,7 +264,8 @@ impl Client {
             state => Err(Error::WrongState {
                 id,
                 operation: script,
-                state: JobState::from_name(state).ok_or_else(|| reply.error(format!("unknown state `{state}`")))?,
+                state: JobState::from_name(state)
+                    .ok_or_else(|| reply.error(format!("unknown state `{state}`")))?,
             }),
         }
     }
@@ -265,7 +297,12 @@ impl Client {
     }
 
     async fn waiter(&self) -> Result<MultiplexedConnection> {
-        let idle = self.inner.waiters.lock().ok().and_then(|mut idle| idle.pop());
+        let idle = self
+            .inner
+            .waiters
+            .lock()
+            .ok()
+            .and_then(|mut idle| idle.pop());
         if let Some(conn) = idle {
             return Ok(conn);
         }
@@ -276,7 +313,10 @@ impl Client {
             .redis
             .get_multiplexed_async_connection_with_config(&config)
             .await
-            .map_err(|source| Error::Connect { url: self.inner.url.clone(), source })
+            .map_err(|source| Error::Connect {
+                url: self.inner.url.clone(),
+                source,
+            })
     }
 
     fn return_waiter(&self, conn: MultiplexedConnection) {
@@ -289,12 +329,19 @@ impl Client {
     /// may fail a job.
     fn failure_args(&self, invocation: &mut redis::ScriptInvocation<'_>) {
         let keep = self.inner.config.keep_failed;
-        invocation.arg(self.inner.config.history_limit).arg(keep.count).arg(millis(keep.age));
+        invocation
+            .arg(self.inner.config.history_limit)
+            .arg(keep.count)
+            .arg(millis(keep.age));
     }
 }
 
 fn inserted(id: JobId, new: bool) -> Inserted {
-    if new { Inserted::New(id) } else { Inserted::Exists(id) }
+    if new {
+        Inserted::New(id)
+    } else {
+        Inserted::Exists(id)
+    }
 }
 
 fn millis(duration: Duration) -> u64 {
@@ -347,9 +394,13 @@ fn decode_details(id: JobId, fields: Value, args: Value, history: Value) -> Resu
     while let (Some(key), Some(value)) = (flat.next(), flat.next()) {
         map.insert(reply.string(key)?, value);
     }
-    let int = |name: &str| -> Result<Option<i64>> { map.get(name).map(|v| reply.int(v)).transpose() };
-    let text = |name: &str| -> Result<Option<String>> { map.get(name).cloned().map(|v| reply.string(v)).transpose() };
-    let count = |name: &str| -> Result<u32> { Ok(u32::try_from(int(name)?.unwrap_or(0)).unwrap_or(0)) };
+    let int =
+        |name: &str| -> Result<Option<i64>> { map.get(name).map(|v| reply.int(v)).transpose() };
+    let text = |name: &str| -> Result<Option<String>> {
+        map.get(name).cloned().map(|v| reply.string(v)).transpose()
+    };
+    let count =
+        |name: &str| -> Result<u32> { Ok(u32::try_from(int(name)?.unwrap_or(0)).unwrap_or(0)) };
     let name = text("t")?.ok_or_else(|| reply.error(format!("job {id} has no type field")))?;
     let state_name = text("s")?.unwrap_or_default();
     let state = JobState::from_name(&state_name)
@@ -402,8 +453,8 @@ struct StoredFailure {
 
 fn decode_failure(reply: &Reply, record: Value) -> Result<FailureRecord> {
     let bytes = reply.bytes(record)?;
-    let stored: StoredFailure =
-        serde_json::from_slice(&bytes).map_err(|e| reply.error(format!("bad failure record: {e}")))?;
+    let stored: StoredFailure = serde_json::from_slice(&bytes)
+        .map_err(|e| reply.error(format!("bad failure record: {e}")))?;
     let kind = FailureKind::from_name(&stored.k)
         .ok_or_else(|| reply.error(format!("unknown failure kind `{}`", stored.k)))?;
     Ok(FailureRecord::new(
@@ -424,7 +475,8 @@ impl Backend for Client {
 
     async fn grab(&self, grab: &Grab<'_>) -> Result<Grabbed> {
         let config = &self.inner.config;
-        let holder = serde_json::to_string(grab.holder).map_err(|e| Reply::of("grab").error(e.to_string()))?;
+        let holder = serde_json::to_string(grab.holder)
+            .map_err(|e| Reply::of("grab").error(e.to_string()))?;
         let mut invocation = scripts::GRAB.prepare_invoke();
         invocation
             .key(self.shard().prefix())
@@ -440,17 +492,25 @@ impl Backend for Client {
         }
         let reply = Reply::of("grab");
         let items = reply.array(self.invoke(&invocation).await?)?;
-        let (head, rows) = items.split_first().ok_or_else(|| reply.error("empty reply"))?;
+        let (head, rows) = items
+            .split_first()
+            .ok_or_else(|| reply.error("empty reply"))?;
         if rows.len() % 7 != 0 {
             return Err(reply.error(format!("{} row fields is not a multiple of 7", rows.len())));
         }
-        let next_wake = u64::try_from(reply.int(head)?).ok().map(Duration::from_millis);
+        let next_wake = u64::try_from(reply.int(head)?)
+            .ok()
+            .map(Duration::from_millis);
         let mut jobs = Vec::with_capacity(rows.len() / 7);
         for row in rows.chunks(7) {
             let id_text = reply.string(row[0].clone())?;
-            let id = id_text.parse().map_err(|_| reply.error(format!("bad job id `{id_text}`")))?;
-            let count = |v: &Value| -> Result<u32> { Ok(u32::try_from(reply.int(v)?).unwrap_or(u32::MAX)) };
-            let token = u64::try_from(reply.int(&row[5])?).map_err(|_| reply.error("negative token"))?;
+            let id = id_text
+                .parse()
+                .map_err(|_| reply.error(format!("bad job id `{id_text}`")))?;
+            let count =
+                |v: &Value| -> Result<u32> { Ok(u32::try_from(reply.int(v)?).unwrap_or(u32::MAX)) };
+            let token =
+                u64::try_from(reply.int(&row[5])?).map_err(|_| reply.error("negative token"))?;
             let lease = Duration::from_millis(u64::try_from(reply.int(&row[6])?).unwrap_or(0));
             jobs.push(GrabbedJob::new(
                 Lease::new(id, token, lease),
@@ -466,7 +526,11 @@ impl Backend for Client {
     async fn complete(&self, done: &[Completion]) -> Result<Vec<Ack>> {
         let keep = self.inner.config.keep_completed;
         let mut invocation = scripts::COMPLETE.prepare_invoke();
-        invocation.key(self.shard().prefix()).arg(keep.count).arg(millis(keep.age)).arg(done.len());
+        invocation
+            .key(self.shard().prefix())
+            .arg(keep.count)
+            .arg(millis(keep.age))
+            .arg(done.len());
         for completion in done {
             invocation
                 .arg(completion.lease.id.to_string())
@@ -474,10 +538,18 @@ impl Backend for Client {
                 .arg(completion.result.as_deref().unwrap_or_default());
         }
         let flags = Reply::of("complete").flags(self.invoke(&invocation).await?, done.len())?;
-        Ok(flags.into_iter().map(|ok| if ok { Ack::Ok } else { Ack::Lost }).collect())
+        Ok(flags
+            .into_iter()
+            .map(|ok| if ok { Ack::Ok } else { Ack::Lost })
+            .collect())
     }
 
-    async fn temp_fail(&self, lease: &Lease, retry_in: Duration, failure: &FailureNote) -> Result<Ack> {
+    async fn temp_fail(
+        &self,
+        lease: &Lease,
+        retry_in: Duration,
+        failure: &FailureNote,
+    ) -> Result<Ack> {
         let mut invocation = scripts::TEMP_FAIL.prepare_invoke();
         invocation
             .key(self.shard().prefix())
@@ -552,7 +624,10 @@ impl Backend for Client {
         let mut invocation = scripts::HEARTBEAT.prepare_invoke();
         invocation.key(self.shard().prefix()).arg(leases.len());
         for lease in leases {
-            invocation.arg(lease.id.to_string()).arg(lease.token).arg(millis(lease.duration));
+            invocation
+                .arg(lease.id.to_string())
+                .arg(lease.token)
+                .arg(millis(lease.duration));
         }
         Reply::of("heartbeat").flags(self.invoke(&invocation).await?, leases.len())
     }
@@ -564,7 +639,12 @@ impl Backend for Client {
         let mut conn = self.waiter().await?;
         let mut cmd = redis::cmd("BZPOPMIN");
         cmd.arg(&keys).arg(timeout.as_secs_f64());
-        match tokio::time::timeout(timeout + WATCHDOG_MARGIN, cmd.query_async::<Value>(&mut conn)).await {
+        match tokio::time::timeout(
+            timeout + WATCHDOG_MARGIN,
+            cmd.query_async::<Value>(&mut conn),
+        )
+        .await
+        {
             Ok(Ok(_)) => {
                 self.return_waiter(conn);
                 Ok(())
@@ -576,12 +656,21 @@ impl Backend for Client {
     }
 
     async fn failures(&self, id: JobId) -> Result<Vec<FailureRecord>> {
-        Ok(self.details(id).await?.map(|details| details.failures).unwrap_or_default())
+        Ok(self
+            .details(id)
+            .await?
+            .map(|details| details.failures)
+            .unwrap_or_default())
     }
 }
 
 impl Client {
-    async fn ack(&self, script: &'static str, invocation: &redis::ScriptInvocation<'_>, ok: &str) -> Result<Ack> {
+    async fn ack(
+        &self,
+        script: &'static str,
+        invocation: &redis::ScriptInvocation<'_>,
+        ok: &str,
+    ) -> Result<Ack> {
         let reply = Reply::of(script);
         let answer = reply.string(self.invoke(invocation).await?)?;
         match answer.as_str() {
@@ -592,4 +681,3 @@ impl Client {
         }
     }
 }
-

@@ -43,7 +43,10 @@ impl Retention {
     /// Deletes jobs as soon as they end.
     #[must_use]
     pub const fn none() -> Self {
-        Self { count: 0, age: Duration::ZERO }
+        Self {
+            count: 0,
+            age: Duration::ZERO,
+        }
     }
 }
 

@@ -23,7 +23,9 @@ pub enum Error {
         detail: String,
     },
     /// A job's arguments are over the configured limit; nothing was stored.
-    #[error("job {id} of type `{job_type}` has {size}-byte arguments, over the limit of {limit} bytes")]
+    #[error(
+        "job {id} of type `{job_type}` has {size}-byte arguments, over the limit of {limit} bytes"
+    )]
     PayloadTooLarge {
         /// The job.
         id: job_core::JobId,
@@ -64,7 +66,10 @@ impl Error {
         match self {
             Self::Connect { .. } => true,
             Self::Redis(error) => {
-                error.is_io_error() || error.is_connection_dropped() || error.is_connection_refusal() || error.is_timeout()
+                error.is_io_error()
+                    || error.is_connection_dropped()
+                    || error.is_connection_refusal()
+                    || error.is_timeout()
             }
             _ => false,
         }
@@ -95,7 +100,10 @@ mod tests {
     #[test]
     fn redact_hides_passwords_only() {
         assert_eq!(redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
-        assert_eq!(redact("redis://app:s3cret@host:6379/2"), "redis://app:***@host:6379/2");
+        assert_eq!(
+            redact("redis://app:s3cret@host:6379/2"),
+            "redis://app:***@host:6379/2"
+        );
         assert_eq!(redact("rediss://:s3cret@host"), "rediss://:***@host");
         assert_eq!(redact("redis://s3cret@host"), "redis://***@host");
     }

@@ -11,7 +11,9 @@ pub(crate) struct Shard {
 impl Shard {
     /// Shard `index` of namespace `namespace`: keys `<namespace>:{<index>}:<suffix>`.
     pub(crate) fn new(namespace: &str, index: u16) -> Self {
-        Self { prefix: format!("{namespace}:{{{index}}}:") }
+        Self {
+            prefix: format!("{namespace}:{{{index}}}:"),
+        }
     }
 
     /// The prefix every key of the shard starts with; KEYS[1] of every script.
@@ -35,7 +37,6 @@ impl Shard {
     pub(crate) fn delayed(&self) -> String {
         format!("{}delayed", self.prefix)
     }
-
 }
 
 #[cfg(test)]

@@ -15,7 +15,10 @@ impl Reply {
     }
 
     pub(crate) fn error(&self, detail: impl Into<String>) -> Error {
-        Error::Protocol { script: self.script, detail: detail.into() }
+        Error::Protocol {
+            script: self.script,
+            detail: detail.into(),
+        }
     }
 
     pub(crate) fn array(&self, value: Value) -> Result<Vec<Value>, Error> {
@@ -31,7 +34,12 @@ impl Reply {
             Value::BulkString(bytes) => std::str::from_utf8(bytes)
                 .ok()
                 .and_then(|s| s.parse().ok())
-                .ok_or_else(|| self.error(format!("expected an integer, got {:?}", String::from_utf8_lossy(bytes)))),
+                .ok_or_else(|| {
+                    self.error(format!(
+                        "expected an integer, got {:?}",
+                        String::from_utf8_lossy(bytes)
+                    ))
+                }),
             other => Err(self.error(format!("expected an integer, got {other:?}"))),
         }
     }

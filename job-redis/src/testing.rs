@@ -2,10 +2,10 @@
 //! [`TestQueue::drain`], and [`TestQueue::enqueued`] to assert on what was enqueued.
 //!
 //! ```no_run
+//! # extern crate job_core as job;
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! # use serde::{Deserialize, Serialize};
 //! # #[derive(job_core::Job, Serialize, Deserialize, Debug, PartialEq)]
-//! # #[job(crate = "job_core")]
 //! # struct Welcome { user: u64 }
 //! use job_redis::testing::TestQueue;
 //!
@@ -63,7 +63,8 @@ impl TestQueue {
     ///
     /// As [`TestQueue::new`].
     pub async fn with_config(name: &str, config: Config) -> Result<Self> {
-        let url = std::env::var(REDIS_URL_VAR).unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+        let url =
+            std::env::var(REDIS_URL_VAR).unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
         let namespace = format!("test:{name}:{}", JobId::new().to_string().to_lowercase());
         let client = Client::connect_with(&url, config.namespace(namespace)).await?;
         let mut conn = client.connection();
@@ -84,12 +85,18 @@ impl TestQueue {
     /// # Errors
     ///
     /// [`job_core::Error::DrainLimit`] past `limit` jobs, and backend errors.
-    pub async fn drain<S, State>(&self, state: State, limit: usize) -> std::result::Result<usize, job_core::Error>
+    pub async fn drain<S, State>(
+        &self,
+        state: impl Into<std::sync::Arc<State>>,
+        limit: usize,
+    ) -> std::result::Result<usize, job_core::Error>
     where
         S: Dispatch<State>,
         State: Send + Sync + 'static,
     {
-        Worker::<S, State, Client>::new(self.client.clone(), state).drain(limit).await
+        Worker::<S, State, Client>::new(self.client.clone(), state)
+            .drain(limit)
+            .await
     }
 
     /// Returns the waiting (ready or delayed) jobs of type `J`, in id order (ids grow with
@@ -106,9 +113,17 @@ impl TestQueue {
         ids.extend(delayed);
         let mut found = Vec::new();
         for id in ids {
-            let id: JobId = id.parse().map_err(|_| Error::Protocol { script: "testing", detail: format!("bad id `{id}`") })?;
-            let Some(details) = self.client.details(id).await? else { continue };
-            if details.name != J::NAME || details.state.is_terminal() || details.state == job_core::JobState::Running {
+            let id: JobId = id.parse().map_err(|_| Error::Protocol {
+                script: "testing",
+                detail: format!("bad id `{id}`"),
+            })?;
+            let Some(details) = self.client.details(id).await? else {
+                continue;
+            };
+            if details.name != J::NAME
+                || details.state.is_terminal()
+                || details.state == job_core::JobState::Running
+            {
                 continue;
             }
             let job = job_core::__private::decode::<J>(&details.payload)?;

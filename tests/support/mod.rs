@@ -1,5 +1,11 @@
 //! Shared test harness: a fresh namespace per test, and polling with a deadline.
-#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 use std::future::Future;
 use std::time::Duration;
@@ -19,9 +25,15 @@ pub async fn queue(name: &str) -> TestQueue {
 
 /// Like [`queue`], with settings.
 pub async fn queue_with(name: &str, config: job::redis::Config) -> TestQueue {
-    TestQueue::with_config(name, config).await.unwrap_or_else(|error| {
-        panic!("this test needs Redis at ${}: {}", job_redis::testing::REDIS_URL_VAR, chain(&error))
-    })
+    TestQueue::with_config(name, config)
+        .await
+        .unwrap_or_else(|error| {
+            panic!(
+                "this test needs Redis at ${}: {}",
+                job_redis::testing::REDIS_URL_VAR,
+                chain(&error)
+            )
+        })
 }
 
 /// Polls `check` until it returns `Some`, failing the test after `deadline`.

@@ -12,7 +12,8 @@ use tracing::Instrument;
 use crate::outcome::OutcomeKind;
 use crate::run::LeaseOps;
 use crate::{
-    Ack, Backend, Completion, Context, Dispatch, Failure, FailureKind, FailureNote, GrabbedJob, JobOptions, Release,
+    Ack, Backend, Completion, Context, Dispatch, Failure, FailureKind, FailureNote, GrabbedJob,
+    JobOptions, Release,
 };
 
 use super::heartbeat::Leases;
@@ -82,7 +83,13 @@ where
     }
 
     async fn run_handler(&self, job: S, options: &JobOptions, cancel: CancellationToken) -> Ended {
-        let cx = Context::new(self.job.lease, self.job.attempt, self.state.clone(), cancel.clone(), self.ops.clone());
+        let cx = Context::new(
+            self.job.lease,
+            self.job.attempt,
+            self.state.clone(),
+            cancel.clone(),
+            self.ops.clone(),
+        );
         let mut handle = tokio::spawn(async move { job.dispatch(&cx).await }.in_current_span());
         let timeout = async {
             match options.timeout() {
@@ -112,7 +119,9 @@ where
     async fn finish(&self, ended: Ended, options: &JobOptions) {
         let lease = self.job.lease;
         let backend = &self.backend;
-        let retry_in = |after: Option<Duration>| after.unwrap_or_else(|| options.backoff().delay(self.job.attempt));
+        let retry_in = |after: Option<Duration>| {
+            after.unwrap_or_else(|| options.backoff().delay(self.job.attempt))
+        };
         let ack = match ended {
             Ended::Outcome(OutcomeKind::Complete { result }) => {
                 tracing::debug!("job completed");
@@ -129,7 +138,10 @@ where
                     Ok(ack) => Some(ack),
                     // A child that cannot be stored (too large) will not fit on a retry either.
                     Err(error) => {
-                        let note = FailureNote::new(FailureKind::Fatal, format!("replace failed: {}", chain(&error)));
+                        let note = FailureNote::new(
+                            FailureKind::Fatal,
+                            format!("replace failed: {}", chain(&error)),
+                        );
                         persist("perm_fail", || backend.perm_fail(&lease, &note)).await
                     }
                 }
@@ -154,14 +166,24 @@ where
                 persist("perm_fail", || backend.perm_fail(&lease, &note)).await
             }
             Ended::Panicked(message) => {
-                let note = FailureNote::new(FailureKind::Panic, format!("handler panicked: {message}"));
+                let note =
+                    FailureNote::new(FailureKind::Panic, format!("handler panicked: {message}"));
                 tracing::warn!(error = %note.message, "job panicked; will retry");
-                persist("temp_fail", || backend.temp_fail(&lease, retry_in(None), &note)).await
+                persist("temp_fail", || {
+                    backend.temp_fail(&lease, retry_in(None), &note)
+                })
+                .await
             }
             Ended::TimedOut(limit) => {
-                let note = FailureNote::new(FailureKind::Timeout, format!("handler ran past its {limit:?} timeout"));
+                let note = FailureNote::new(
+                    FailureKind::Timeout,
+                    format!("handler ran past its {limit:?} timeout"),
+                );
                 tracing::warn!(error = %note.message, "job timed out; will retry");
-                persist("temp_fail", || backend.temp_fail(&lease, retry_in(None), &note)).await
+                persist("temp_fail", || {
+                    backend.temp_fail(&lease, retry_in(None), &note)
+                })
+                .await
             }
             Ended::LeaseLost => {
                 tracing::warn!("lease lost; the job is another worker's now");
@@ -190,4 +212,3 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
         },
     }
 }
-

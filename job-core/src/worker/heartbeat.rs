@@ -28,7 +28,11 @@ struct Held {
 
 impl Leases {
     pub(crate) fn insert(&self, lease: Lease, cancel: CancellationToken) {
-        let held = Held { lease, cancel, deadline: Instant::now() + lease.duration };
+        let held = Held {
+            lease,
+            cancel,
+            deadline: Instant::now() + lease.duration,
+        };
         if let Ok(mut map) = self.held.lock() {
             map.insert(lease.id, held);
         }
@@ -42,7 +46,10 @@ impl Leases {
     }
 
     fn snapshot(&self) -> Vec<Lease> {
-        self.held.lock().map(|map| map.values().map(|h| h.lease).collect()).unwrap_or_default()
+        self.held
+            .lock()
+            .map(|map| map.values().map(|h| h.lease).collect())
+            .unwrap_or_default()
     }
 
     /// The next renewal is due a third of the shortest lease from now.
@@ -59,9 +66,13 @@ impl Leases {
     /// Applies a heartbeat's answers: renewed leases get a new local deadline, lost ones are
     /// cancelled.
     fn renewed(&self, sent_at: Instant, leases: &[Lease], held: &[bool]) {
-        let Ok(mut map) = self.held.lock() else { return };
+        let Ok(mut map) = self.held.lock() else {
+            return;
+        };
         for (lease, still_held) in leases.iter().zip(held) {
-            let Some(entry) = map.get_mut(&lease.id) else { continue };
+            let Some(entry) = map.get_mut(&lease.id) else {
+                continue;
+            };
             if entry.lease.token != lease.token {
                 continue;
             }

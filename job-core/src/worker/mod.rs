@@ -31,7 +31,7 @@ use self::heartbeat::Leases;
 /// # async fn run<AppJob: Dispatch<()>, B: Backend>(backend: B) -> Result<(), job_core::Error> {
 /// Worker::<AppJob, (), B>::new(backend, ())
 ///     .concurrency(64)
-///     .run_until(async { tokio::signal::ctrl_c().await.ok(); })
+///     .run_until(std::future::pending()) // or a shutdown signal, like `tokio::signal::ctrl_c()`
 ///     .await
 /// # }
 /// ```
@@ -86,12 +86,13 @@ where
     State: Send + Sync + 'static,
     B: Backend,
 {
-    /// Builds a worker over `backend`, sharing `state` with every handler.
+    /// Builds a worker over `backend`, sharing `state` (a value or an `Arc` of it) with every
+    /// handler.
     #[must_use]
-    pub fn new(backend: B, state: State) -> Self {
+    pub fn new(backend: B, state: impl Into<Arc<State>>) -> Self {
         Self {
             backend,
-            state: Arc::new(state),
+            state: state.into(),
             config: WorkerConfig::default(),
             holder: Holder::current(),
             set: PhantomData,
@@ -206,7 +207,11 @@ where
         let stop_heartbeat = CancellationToken::new();
         let mut background = JoinSet::new();
         background.spawn(ack::run(worker.backend.clone(), queue));
-        background.spawn(heartbeat::run(worker.backend.clone(), leases.clone(), stop_heartbeat.clone()));
+        background.spawn(heartbeat::run(
+            worker.backend.clone(),
+            leases.clone(),
+            stop_heartbeat.clone(),
+        ));
         tracing::info!(worker.id = %worker.holder.worker, types = ?S::NAMES, concurrency = worker.config.concurrency, "worker started");
         Self {
             types: S::NAMES.to_vec(),
@@ -242,7 +247,12 @@ where
                 }
                 continue;
             }
-            let grab = Grab::new(&self.types, free.min(config.max_grab), config.lease, &self.worker.holder);
+            let grab = Grab::new(
+                &self.types,
+                free.min(config.max_grab),
+                config.lease,
+                &self.worker.holder,
+            );
             let grabbed = match self.worker.backend.grab(&grab).await {
                 Ok(grabbed) => {
                     failures = 0;
@@ -263,15 +273,22 @@ where
             };
             if grabbed.jobs.is_empty() {
                 if limit.is_some() {
-                    if self.slots.available_permits() == config.concurrency {
+                    // Done only if nothing ran while we grabbed: a job that ended meanwhile may
+                    // have made more jobs due.
+                    if free == config.concurrency {
                         return Ok(ran);
+                    }
+                    if self.slots.available_permits() == config.concurrency {
+                        continue;
                     }
                     // Jobs still run and may make more jobs due: wait for one to finish.
                     let mut tasks = self.tasks.lock().await;
                     let _ = tasks.join_next().await;
                     continue;
                 }
-                let wait = grabbed.next_wake.map_or(config.poll, |due| due.min(config.poll));
+                let wait = grabbed
+                    .next_wake
+                    .map_or(config.poll, |due| due.min(config.poll));
                 tracing::trace!(?wait, "nothing ready; waiting for a wake-up");
                 let waited = tokio::select! {
                     waited = self.worker.backend.wait(&self.types, wait) => waited,
@@ -291,7 +308,11 @@ where
             for job in grabbed.jobs {
                 let Ok(permit) = self.slots.clone().try_acquire_owned() else {
                     // Cannot happen (we took no more than the free slots); hand the job back.
-                    let _ = self.worker.backend.release(&job.lease, &crate::Release::shutdown()).await;
+                    let _ = self
+                        .worker
+                        .backend
+                        .release(&job.lease, &crate::Release::shutdown())
+                        .await;
                     continue;
                 };
                 ran += 1;
@@ -320,14 +341,25 @@ where
     /// Stops grabbing, waits for running jobs up to the grace period, hands the rest back,
     /// flushes acknowledgements, and stops the heartbeat.
     async fn shut_down(self) {
-        let Self { worker, tasks, acks, mut background, abort, stop_heartbeat, .. } = self;
+        let Self {
+            worker,
+            tasks,
+            acks,
+            mut background,
+            abort,
+            stop_heartbeat,
+            ..
+        } = self;
         let mut tasks = tasks.into_inner();
         let drained = tokio::time::timeout(worker.config.grace, async {
             while tasks.join_next().await.is_some() {}
         })
         .await;
         if drained.is_err() {
-            tracing::warn!(running = tasks.len(), "grace period over; handing unfinished jobs back");
+            tracing::warn!(
+                running = tasks.len(),
+                "grace period over; handing unfinished jobs back"
+            );
             abort.cancel();
             while tasks.join_next().await.is_some() {}
         }
@@ -375,4 +407,3 @@ pub(crate) fn chain(error: &dyn std::error::Error) -> String {
     }
     text
 }
-

@@ -1,0 +1,403 @@
+//! Behaviour of `#[derive(Job)]` and `#[derive(JobSet)]` on real types.
+#![allow(missing_docs, dead_code)]
+
+// Generated code names `::job`, the facade; job-core is the same API under another name.
+extern crate job_core as job;
+
+use std::error::Error as _;
+use std::time::Duration;
+
+use job_core::{
+    Backoff, Context, Dispatch, Failure, Job, JobOptions, JobSet, NewJob, Outcome, Run,
+};
+use serde::{Deserialize, Serialize};
+
+#[derive(Job, Serialize, Deserialize)]
+struct Ping;
+
+#[derive(Job, Serialize, Deserialize, Debug, PartialEq)]
+#[job(name = "mail.send")]
+struct SendEmail {
+    to: String,
+}
+
+#[derive(Job, Serialize, Deserialize, Debug, PartialEq)]
+struct Resize(u32, u32);
+
+#[derive(Job, Serialize, Deserialize)]
+#[job(
+    name = "everything",
+    max_attempts = 14,
+    backoff = "smtp",
+    lease = "90s"
+)]
+#[job(timeout = "500ms", priority = -2, max_defers = 10)]
+struct Everything;
+
+#[derive(Job, Serialize, Deserialize)]
+#[job(backoff = "exponential")]
+struct NamedExponential;
+
+#[derive(Job, Serialize, Deserialize)]
+#[job(backoff(fixed = "30s"))]
+struct Fixed;
+
+#[derive(Job, Serialize, Deserialize)]
+#[job(backoff(exponential = "2s"))]
+struct Exponential;
+
+#[derive(Job, Serialize, Deserialize)]
+#[job(backoff(exponential = "2s", max = "10m"))]
+struct ExponentialCapped;
+
+#[derive(Job, Serialize, Deserialize)]
+#[job(lease = "2d", timeout = "1h", priority = 127)]
+struct LongUnits;
+
+#[derive(Job, Serialize, Deserialize)]
+#[serde(bound = "")]
+struct Tagged<T: Send + 'static> {
+    #[serde(skip)]
+    marker: std::marker::PhantomData<T>,
+}
+
+#[derive(Job, Serialize, Deserialize)]
+#[job(crate = "job_core")]
+struct OtherCrate;
+
+#[derive(Job, Serialize, Deserialize)]
+#[job(crate = "::job_core", name = "other.set.member")]
+struct OtherCrateMember;
+
+#[derive(JobSet)]
+#[job(crate = "::job_core")]
+enum OtherCrateSet {
+    Member(OtherCrateMember),
+}
+
+#[test]
+fn name_defaults_to_the_type_name() {
+    assert_eq!(Ping::NAME, "Ping");
+    assert_eq!(Resize::NAME, "Resize");
+    assert_eq!(Tagged::<u8>::NAME, "Tagged");
+    assert_eq!(OtherCrate::NAME, "OtherCrate");
+}
+
+#[test]
+fn name_can_be_overridden() {
+    assert_eq!(SendEmail::NAME, "mail.send");
+    assert_eq!(
+        NewJob::new(&SendEmail { to: "a@b.c".into() })
+            .unwrap()
+            .name(),
+        "mail.send"
+    );
+}
+
+#[test]
+fn options_default_without_attributes() {
+    assert_eq!(Ping::OPTIONS, JobOptions::new());
+    assert_eq!(SendEmail::OPTIONS, JobOptions::new());
+}
+
+#[test]
+fn options_receive_every_attribute() {
+    let expected = JobOptions::new()
+        .with_max_attempts(14)
+        .with_backoff(Backoff::Smtp)
+        .with_lease(Duration::from_secs(90))
+        .with_timeout(Duration::from_millis(500))
+        .with_priority(-2)
+        .with_max_defers(10);
+    assert_eq!(Everything::OPTIONS, expected);
+    assert_eq!(
+        Everything::OPTIONS.timeout(),
+        Some(Duration::from_millis(500))
+    );
+
+    let expected = JobOptions::new()
+        .with_lease(Duration::from_secs(2 * 86_400))
+        .with_timeout(Duration::from_secs(3_600))
+        .with_priority(127);
+    assert_eq!(LongUnits::OPTIONS, expected);
+}
+
+#[test]
+fn options_receive_every_backoff_form() {
+    assert_eq!(
+        NamedExponential::OPTIONS,
+        JobOptions::new().with_backoff(Backoff::DEFAULT)
+    );
+    assert_eq!(
+        Fixed::OPTIONS.backoff(),
+        Backoff::Fixed(Duration::from_secs(30))
+    );
+    let base = Duration::from_secs(2);
+    assert_eq!(
+        Exponential::OPTIONS.backoff(),
+        Backoff::Exponential {
+            base,
+            max: Duration::from_secs(3_600)
+        }
+    );
+    assert_eq!(
+        ExponentialCapped::OPTIONS.backoff(),
+        Backoff::Exponential {
+            base,
+            max: Duration::from_secs(600)
+        }
+    );
+}
+
+#[derive(JobSet)]
+enum AppJob {
+    Resize(Resize),
+    Ping(Ping),
+    Mail(SendEmail),
+}
+
+#[test]
+fn job_set_names_follow_variant_order() {
+    assert_eq!(AppJob::NAMES, ["Resize", "Ping", "mail.send"]);
+    assert_eq!(OtherCrateSet::NAMES, ["other.set.member"]);
+}
+
+#[test]
+fn job_set_decodes_each_type() {
+    let job = AppJob::decode("mail.send", br#"{"to":"a@b.c"}"#).unwrap();
+    assert!(matches!(job, AppJob::Mail(SendEmail { ref to }) if to == "a@b.c"));
+    assert!(matches!(
+        AppJob::decode("Resize", b"[64,32]").unwrap(),
+        AppJob::Resize(Resize(64, 32))
+    ));
+    assert!(matches!(
+        AppJob::decode("Ping", b"null").unwrap(),
+        AppJob::Ping(Ping)
+    ));
+
+    let encoded = NewJob::new(&SendEmail { to: "x@y.z".into() }).unwrap();
+    let job = AppJob::decode(encoded.name(), encoded.payload()).unwrap();
+    assert!(matches!(job, AppJob::Mail(SendEmail { ref to }) if to == "x@y.z"));
+}
+
+#[test]
+fn job_set_decode_error_names_the_type_and_the_field() {
+    let error = AppJob::decode("mail.send", b"{}").err().unwrap();
+    assert!(matches!(&error, job_core::Error::Decode { job_type, .. } if job_type == "mail.send"));
+    assert_eq!(
+        error.to_string(),
+        "failed to decode the payload of job `mail.send`"
+    );
+    let source = error.source().unwrap().to_string();
+    assert!(source.contains("missing field `to`"), "{source}");
+}
+
+#[test]
+fn job_set_rejects_unknown_types() {
+    let error = AppJob::decode("SendEmail", br#"{"to":"a@b.c"}"#)
+        .err()
+        .unwrap();
+    assert!(matches!(&error, job_core::Error::UnknownType { job_type } if job_type == "SendEmail"));
+    assert_eq!(error.to_string(), "unknown job type `SendEmail`");
+}
+
+#[test]
+fn job_set_options_by_name() {
+    assert_eq!(AppJob::options("mail.send"), Some(SendEmail::OPTIONS));
+    assert_eq!(AppJob::options("Ping"), Some(JobOptions::new()));
+    assert_eq!(AppJob::options("nope"), None);
+}
+
+#[test]
+fn job_set_from_and_name() {
+    let job = AppJob::from(SendEmail { to: "a@b.c".into() });
+    assert!(matches!(job, AppJob::Mail(_)));
+    assert_eq!(job.name(), "mail.send");
+    let job: AppJob = Resize(1, 2).into();
+    assert_eq!(job.name(), "Resize");
+    assert_eq!(AppJob::Ping(Ping).name(), "Ping");
+}
+
+// Dispatch: `Context` cannot be built outside job-core, so assert the impl exists.
+struct MyState {
+    sent: std::sync::atomic::AtomicUsize,
+}
+
+#[derive(Job, Serialize, Deserialize)]
+struct Count;
+
+#[derive(Job, Serialize, Deserialize)]
+struct Fail;
+
+impl Run<MyState> for Count {
+    async fn run(self, cx: &Context<MyState>) -> Result<Outcome, Failure> {
+        cx.state()
+            .sent
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(Outcome::complete())
+    }
+}
+
+// Generic over the state: `Dispatch` exists for every state all the types run with.
+impl<S: Send + Sync + 'static> Run<S> for Fail {
+    async fn run(self, _cx: &Context<S>) -> Result<Outcome, Failure> {
+        Err(Failure::fatal("always"))
+    }
+}
+
+#[derive(JobSet)]
+enum Runnable {
+    Count(Count),
+    Fail(Fail),
+}
+
+#[derive(JobSet)]
+enum OnlyFail {
+    Fail(Fail),
+}
+
+fn assert_dispatch<J: Dispatch<S>, S>() {}
+
+#[test]
+fn job_set_dispatches_with_the_state_its_types_run_with() {
+    assert_dispatch::<Runnable, MyState>();
+    assert_dispatch::<OnlyFail, MyState>();
+    assert_dispatch::<OnlyFail, ()>();
+}
+
+/// Generated code must not pick up local items named like prelude items or its own bindings.
+#[allow(non_upper_case_globals, non_camel_case_types)]
+mod hygiene {
+    use serde::{Deserialize, Serialize};
+
+    struct Result;
+    struct Ok;
+    struct Err;
+    struct Option;
+    struct Some;
+    struct None;
+    struct Send;
+    struct Sync;
+    struct From;
+    struct Into;
+    struct Duration;
+    mod core {}
+    // Fn parameters and bindings of the generated code, which a const would turn into patterns.
+    const name: () = ();
+    const payload: () = ();
+    const job: () = ();
+    const cx: () = ();
+
+    #[derive(job_core::Job, Serialize, Deserialize)]
+    #[job(
+        name = "hygiene.a",
+        lease = "5s",
+        backoff(exponential = "1s", max = "1m")
+    )]
+    pub(super) struct A {
+        x: u8,
+    }
+
+    #[derive(job_core::Job, Serialize, Deserialize)]
+    pub(super) struct B;
+
+    #[derive(job_core::JobSet)]
+    pub(super) enum Set {
+        A(A),
+        B(B),
+    }
+
+    impl job_core::Run<()> for B {
+        async fn run(
+            self,
+            _: &job_core::Context<()>,
+        ) -> ::core::result::Result<job_core::Outcome, job_core::Failure> {
+            ::core::result::Result::Ok(job_core::Outcome::complete())
+        }
+    }
+}
+
+#[test]
+fn hygiene_ignores_shadowed_prelude_names() {
+    assert_eq!(hygiene::A::NAME, "hygiene.a");
+    assert_eq!(hygiene::Set::NAMES, ["hygiene.a", "B"]);
+    assert!(matches!(
+        hygiene::Set::decode("B", b"null"),
+        Ok(hygiene::Set::B(_))
+    ));
+    assert!(hygiene::Set::decode("C", b"null").is_err());
+    assert_eq!(hygiene::Set::options("B"), Some(JobOptions::new()));
+}
+
+/// Shadowed primitive types, with hand-written serde impls since serde's derive needs `str`.
+#[allow(non_camel_case_types)]
+mod hygiene_primitives {
+    struct str;
+    struct u8;
+
+    #[derive(job_core::Job)]
+    pub(super) struct A;
+
+    #[derive(job_core::JobSet)]
+    pub(super) enum Set {
+        A(A),
+    }
+
+    impl serde::Serialize for A {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            serializer.serialize_unit()
+        }
+    }
+
+    impl<'de> serde::Deserialize<'de> for A {
+        fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            <()>::deserialize(deserializer).map(|()| A)
+        }
+    }
+}
+
+#[test]
+fn hygiene_ignores_shadowed_primitive_types() {
+    assert_eq!(hygiene_primitives::Set::NAMES, ["A"]);
+    assert!(hygiene_primitives::Set::decode("A", b"null").is_ok());
+}
+
+mod no_prelude {
+    #![no_implicit_prelude]
+
+    #[derive(::job_core::Job, ::serde::Serialize, ::serde::Deserialize)]
+    #[job(max_attempts = 3, timeout = "1m")]
+    pub(super) struct A {
+        pub(super) x: ::std::string::String,
+    }
+
+    #[derive(::job_core::Job, ::serde::Serialize, ::serde::Deserialize)]
+    #[job(crate = "::job_core")]
+    pub(super) struct B(pub(super) u8);
+
+    #[derive(::job_core::JobSet)]
+    pub(super) enum Set {
+        A(A),
+        B(B),
+    }
+
+    #[derive(::job_core::JobSet)]
+    #[job(crate = "::job_core")]
+    pub(super) enum OtherPath {
+        B(B),
+    }
+}
+
+#[test]
+fn no_implicit_prelude_module_compiles() {
+    assert_eq!(
+        no_prelude::A::OPTIONS,
+        JobOptions::new()
+            .with_max_attempts(3)
+            .with_timeout(Duration::from_secs(60))
+    );
+    assert_eq!(no_prelude::Set::NAMES, ["A", "B"]);
+    let job = no_prelude::Set::decode("B", b"7").unwrap();
+    assert!(matches!(job, no_prelude::Set::B(no_prelude::B(7))));
+    assert_eq!(no_prelude::OtherPath::from(no_prelude::B(1)).name(), "B");
+}

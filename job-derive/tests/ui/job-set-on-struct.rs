@@ -1,0 +1,10 @@
+extern crate job_core as job;
+
+use job::JobSet;
+
+#[derive(JobSet)]
+struct AppJob {
+    ping: u8,
+}
+
+fn main() {}
