@@ -60,11 +60,12 @@ pub enum Error {
 
 impl Error {
     /// Whether the error is about the connection (unreachable, dropped, timed out): the
-    /// operation may be retried once Redis answers again.
+    /// operation may be retried once Redis answers again. A refused password or ACL user is not:
+    /// retrying cannot help.
     #[must_use]
     pub fn is_connection(&self) -> bool {
         match self {
-            Self::Connect { .. } => true,
+            Self::Connect { source, .. } => source.kind() != redis::ErrorKind::AuthenticationFailed,
             Self::Redis(error) => {
                 error.is_io_error()
                     || error.is_connection_dropped()

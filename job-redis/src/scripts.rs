@@ -1,6 +1,7 @@
 //! One static per Lua file (each file one atomic transition), with the shared helpers of
-//! `common.lua` prepended. `Script::invoke_async` reloads a script on NOSCRIPT, so a
-//! `SCRIPT FLUSH` or a restarted Redis costs one round trip, never a failure.
+//! `common.lua` prepended. `Script::invoke_async` reloads a script on NOSCRIPT and retries once,
+//! so a `SCRIPT FLUSH` or a restarted Redis costs a round trip; only a second flush landing
+//! between that reload and the retry surfaces as an error (which the worker retries).
 
 use std::sync::LazyLock;
 

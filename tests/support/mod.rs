@@ -70,3 +70,165 @@ pub fn chain(error: &dyn std::error::Error) -> String {
 pub fn holder() -> job::Holder {
     job::Holder::current()
 }
+
+/// A plain connection to the shared test Redis, for tests that tamper with stored data.
+pub async fn raw_connection() -> redis::aio::MultiplexedConnection {
+    let url = std::env::var(job_redis::testing::REDIS_URL_VAR)
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let client = redis::Client::open(url.as_str()).expect("a valid Redis URL");
+    client
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap_or_else(|error| {
+            panic!(
+                "this test needs Redis at ${} ({url}): {error}",
+                job_redis::testing::REDIS_URL_VAR
+            )
+        })
+}
+
+/// A port on 127.0.0.1 that nothing listens on (at the moment it is returned).
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("a local address").port()
+}
+
+/// The `redis-server` that [`PrivateRedis`] spawns.
+pub const REDIS_SERVER: &str = "/usr/bin/redis-server";
+
+/// A `redis-server` of a test's own, on a free port, for tests that kill or restart Redis (the
+/// shared one is never touched). Every write is fsynced to an append-only file in a fresh
+/// directory, so [`PrivateRedis::restart`] keeps the data. Killed, and its directory deleted,
+/// on drop.
+#[derive(Debug)]
+pub struct PrivateRedis {
+    port: u16,
+    dir: std::path::PathBuf,
+    extra: Vec<String>,
+    child: Option<std::process::Child>,
+}
+
+impl PrivateRedis {
+    /// Starts a server and waits until it answers PING; panics when it does not.
+    pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// Like [`PrivateRedis::start`], with more server options (`&["--requirepass", "right"]`).
+    pub async fn start_with(extra: &[&str]) -> Self {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let port = free_port();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!(
+            "job-test-redis-{}-{n}-{port}-{nanos}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).expect("create the Redis directory");
+        let mut redis = Self {
+            port,
+            dir,
+            extra: extra.iter().map(|&arg| arg.to_owned()).collect(),
+            child: None,
+        };
+        redis.spawn().await;
+        redis
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Its URL, without a password.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server with SIGKILL (no shutdown, no save) and waits for it to exit.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port and directory (killing it first if it runs),
+    /// and waits until it answers PING.
+    pub async fn restart(&mut self) {
+        self.kill();
+        self.spawn().await;
+    }
+
+    async fn spawn(&mut self) {
+        let log = self.dir.join("redis.log");
+        let mut command = std::process::Command::new(REDIS_SERVER);
+        command
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+            ])
+            .arg("--dir")
+            .arg(&self.dir)
+            .arg("--logfile")
+            .arg(&log)
+            .args(&self.extra)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        let child = command
+            .spawn()
+            .unwrap_or_else(|error| panic!("cannot start {REDIS_SERVER}: {error}"));
+        self.child = Some(child);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if self.answers_ping() {
+                return;
+            }
+            let exited = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
+            if exited.is_some() || tokio::time::Instant::now() > deadline {
+                let log = std::fs::read_to_string(&log).unwrap_or_default();
+                panic!(
+                    "{REDIS_SERVER} on port {} did not answer PING (exit: {exited:?}); its log:\n{log}",
+                    self.port
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Whether the server answers PING (`+PONG`, or `-NOAUTH` when it wants a password).
+    fn answers_ping(&self) -> bool {
+        use std::io::{Read, Write};
+        let address = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
+        let Ok(mut stream) =
+            std::net::TcpStream::connect_timeout(&address, Duration::from_millis(200))
+        else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+        if stream.write_all(b"PING\r\n").is_err() {
+            return false;
+        }
+        let mut reply = [0u8; 64];
+        let n = stream.read(&mut reply).unwrap_or(0);
+        reply[..n].starts_with(b"+PONG") || reply[..n].starts_with(b"-NOAUTH")
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -1,0 +1,378 @@
+//! Run with: cargo run --release --example bench -- [scenario args...]
+//!
+//! The benchmark of issue #4's scenarios, printed as a table and as one JSON line per figure (the
+//! same fields as `../shared/bench/bullmq`, for side-by-side ratios):
+//!
+//! ```text
+//! bench enqueue-add N INFLIGHT     enqueue one by one, INFLIGHT at a time   (default 50000 50)
+//! bench enqueue-bulk N CHUNK       insert_many in chunks                     (default 50000 1000)
+//! bench process N CONCURRENCY      drain a backlog of no-op jobs             (default 50000 10)
+//! bench latency N GAP_MS CONC      enqueue -> handler start on an idle worker (default 1000 2 1)
+//! bench memory N                   Redis used_memory per waiting job         (default 50000)
+//! bench all                        each of the above once (process at 1, 10, 100)
+//! ```
+//!
+//! It uses the Redis at `BENCH_REDIS_URL` (default `redis://127.0.0.1:6390`), and starts a private
+//! `redis-server` there (no persistence) when none answers; it never uses the shared 6379 unless
+//! told to. Keys live under a fresh namespace, deleted after each scenario.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::panic
+)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use job::redis::{Client, Config, Retention};
+use job::{Context, Failure, Job, JobId, JobSet, NewJob, Outcome, Run};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokio::sync::Notify;
+
+#[derive(Job, Serialize, Deserialize)]
+#[job(name = "noop")]
+struct Noop {
+    i: u64,
+}
+
+#[derive(JobSet)]
+enum BenchJob {
+    Noop(Noop),
+}
+
+/// What handlers share: a count of runs, and for the latency scenario the start instants.
+struct Bench {
+    ran: AtomicUsize,
+    target: usize,
+    done: Notify,
+    started: std::sync::Mutex<Vec<Option<Instant>>>,
+}
+
+impl Bench {
+    fn new(target: usize, record_starts: bool) -> Arc<Self> {
+        Arc::new(Self {
+            ran: AtomicUsize::new(0),
+            target,
+            done: Notify::new(),
+            started: std::sync::Mutex::new(if record_starts {
+                vec![None; target]
+            } else {
+                Vec::new()
+            }),
+        })
+    }
+
+    async fn all_done(self: Arc<Self>) {
+        loop {
+            let notified = self.done.notified();
+            if self.ran.load(Ordering::SeqCst) >= self.target {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl Run<Bench> for Noop {
+    async fn run(self, cx: &Context<Bench>) -> Result<Outcome, Failure> {
+        let bench = cx.state();
+        if let Some(slot) = bench.started.lock().unwrap().get_mut(self.i as usize) {
+            *slot = Some(Instant::now());
+        }
+        if bench.ran.fetch_add(1, Ordering::SeqCst) + 1 >= bench.target {
+            bench.done.notify_one();
+        }
+        Ok(Outcome::complete())
+    }
+}
+
+struct Env {
+    url: String,
+    raw: redis::aio::MultiplexedConnection,
+    _server: Option<std::process::Child>,
+}
+
+impl Env {
+    async fn start() -> Self {
+        let url = std::env::var("BENCH_REDIS_URL")
+            .unwrap_or_else(|_| "redis://127.0.0.1:6390".to_owned());
+        let redis = redis::Client::open(url.as_str()).unwrap();
+        let mut server = None;
+        if redis.get_multiplexed_async_connection().await.is_err() {
+            let port = url
+                .rsplit(':')
+                .next()
+                .unwrap()
+                .trim_end_matches('/')
+                .to_owned();
+            eprintln!("# starting a private redis-server on port {port}");
+            server = Some(
+                std::process::Command::new("redis-server")
+                    .args([
+                        "--port",
+                        &port,
+                        "--bind",
+                        "127.0.0.1",
+                        "--save",
+                        "",
+                        "--appendonly",
+                        "no",
+                    ])
+                    .stdout(std::process::Stdio::null())
+                    .spawn()
+                    .expect("redis-server is installed"),
+            );
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let raw = loop {
+            match redis.get_multiplexed_async_connection().await {
+                Ok(conn) => break conn,
+                Err(error) if Instant::now() > deadline => panic!("no Redis at {url}: {error}"),
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        };
+        Self {
+            url,
+            raw,
+            _server: server,
+        }
+    }
+
+    async fn client(&self) -> Client {
+        let namespace = format!("bench:{}", JobId::new().to_string().to_lowercase());
+        let config = Config::new()
+            .namespace(namespace)
+            .keep_completed(Retention::none());
+        Client::connect_with(&self.url, config).await.unwrap()
+    }
+
+    async fn info(&self, field: &str) -> f64 {
+        let text: String = redis::cmd("INFO")
+            .query_async(&mut self.raw.clone())
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|line| {
+                line.strip_prefix(field)
+                    .and_then(|rest| rest.strip_prefix(':'))
+            })
+            .and_then(|value| value.trim().parse().ok())
+            .unwrap_or(0.0)
+    }
+
+    async fn redis_cpu(&self) -> f64 {
+        self.info("used_cpu_sys").await + self.info("used_cpu_user").await
+    }
+
+    async fn cleanup(&self, client: &Client) {
+        let mut conn = self.raw.clone();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}:*", client.namespace()))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        for chunk in keys.chunks(1000) {
+            let _: () = redis::cmd("UNLINK")
+                .arg(chunk)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+fn emit(record: serde_json::Value) {
+    println!("{}", json!({ "bench": "job", "record": record })["record"]);
+}
+
+fn row(test: &str, detail: &str, figures: &str) {
+    eprintln!("{test:<28} {detail:<22} {figures}");
+}
+
+fn jobs(range: std::ops::Range<u64>) -> Vec<NewJob> {
+    range.map(|i| NewJob::new(&Noop { i }).unwrap()).collect()
+}
+
+async fn enqueue_add(env: &Env, n: usize, inflight: usize) {
+    let client = env.client().await;
+    let next = Arc::new(AtomicUsize::new(0));
+    let cpu0 = env.redis_cpu().await;
+    let t0 = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..inflight {
+        let (client, next) = (client.clone(), next.clone());
+        tasks.spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    return;
+                }
+                client.enqueue(Noop { i: i as u64 }).await.unwrap();
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    let secs = t0.elapsed().as_secs_f64();
+    let cpu = (env.redis_cpu().await - cpu0) / n as f64 * 1e6;
+    row(
+        "enqueue one by one",
+        &format!("{n} jobs, {inflight} in flight"),
+        &format!(
+            "{:>9.0} jobs/s  {cpu:5.1} us Redis CPU/job",
+            n as f64 / secs
+        ),
+    );
+    emit(
+        json!({"bench": "job", "test": "enqueue one by one", "jobs": n, "inflight": inflight, "elapsed_s": secs, "jobs_per_s": n as f64 / secs, "redis_cpu_us_per_job": cpu}),
+    );
+    env.cleanup(&client).await;
+}
+
+async fn enqueue_bulk(env: &Env, n: usize, chunk: usize) {
+    let client = env.client().await;
+    let all = jobs(0..n as u64);
+    let cpu0 = env.redis_cpu().await;
+    let t0 = Instant::now();
+    for part in all.chunks(chunk) {
+        client.insert_many(part).await.unwrap();
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let cpu = (env.redis_cpu().await - cpu0) / n as f64 * 1e6;
+    row(
+        "enqueue bulk",
+        &format!("{n} jobs, chunks of {chunk}"),
+        &format!(
+            "{:>9.0} jobs/s  {cpu:5.1} us Redis CPU/job",
+            n as f64 / secs
+        ),
+    );
+    emit(
+        json!({"bench": "job", "test": "enqueue bulk", "jobs": n, "chunk": chunk, "elapsed_s": secs, "jobs_per_s": n as f64 / secs, "redis_cpu_us_per_job": cpu}),
+    );
+    env.cleanup(&client).await;
+}
+
+async fn process(env: &Env, n: usize, concurrency: usize) {
+    let client = env.client().await;
+    for part in jobs(0..n as u64).chunks(1000) {
+        client.insert_many(part).await.unwrap();
+    }
+    let bench = Bench::new(n, false);
+    let worker =
+        job::Worker::<BenchJob, Bench>::new(client.clone(), bench.clone()).concurrency(concurrency);
+    let cpu0 = env.redis_cpu().await;
+    let t0 = Instant::now();
+    worker.run_until(bench.clone().all_done()).await.unwrap();
+    let secs = t0.elapsed().as_secs_f64();
+    let cpu = (env.redis_cpu().await - cpu0) / n as f64 * 1e6;
+    assert_eq!(
+        bench.ran.load(Ordering::SeqCst),
+        n,
+        "every job ran exactly once"
+    );
+    row(
+        "process no-op backlog",
+        &format!("{n} jobs, concurrency {concurrency}"),
+        &format!(
+            "{:>9.0} jobs/s  {cpu:5.1} us Redis CPU/job",
+            n as f64 / secs
+        ),
+    );
+    emit(
+        json!({"bench": "job", "test": "process", "jobs": n, "concurrency": concurrency, "elapsed_s": secs, "jobs_per_s": n as f64 / secs, "redis_cpu_us_per_job": cpu}),
+    );
+    env.cleanup(&client).await;
+}
+
+async fn latency(env: &Env, n: usize, gap_ms: u64, concurrency: usize) {
+    let client = env.client().await;
+    let bench = Bench::new(n, true);
+    let worker =
+        job::Worker::<BenchJob, Bench>::new(client.clone(), bench.clone()).concurrency(concurrency);
+    let running = tokio::spawn(worker.run_until(bench.clone().all_done()));
+    tokio::time::sleep(Duration::from_millis(500)).await; // the worker is idle, blocked on its markers
+    let mut sent = Vec::with_capacity(n);
+    let start = Instant::now();
+    for i in 0..n {
+        let target = start + Duration::from_millis(gap_ms * i as u64);
+        tokio::time::sleep_until(target.into()).await;
+        sent.push(Instant::now());
+        client.enqueue(Noop { i: i as u64 }).await.unwrap();
+    }
+    running.await.unwrap().unwrap();
+    let started = bench.started.lock().unwrap().clone();
+    let mut millis: Vec<f64> = sent
+        .iter()
+        .zip(started)
+        .map(|(sent, started)| {
+            started
+                .expect("every job ran")
+                .duration_since(*sent)
+                .as_secs_f64()
+                * 1e3
+        })
+        .collect();
+    millis.sort_by(f64::total_cmp);
+    let q = |p: f64| millis[((p * n as f64) as usize).min(n - 1)];
+    let (p50, p95, p99, max) = (q(0.5), q(0.95), q(0.99), millis[n - 1]);
+    row(
+        "latency enqueue->handler",
+        &format!("{n} jobs, {gap_ms} ms apart, c={concurrency}"),
+        &format!("p50 {p50:.3} ms  p95 {p95:.3} ms  p99 {p99:.3} ms  max {max:.3} ms"),
+    );
+    emit(
+        json!({"bench": "job", "test": "latency enqueue->handler", "jobs": n, "gap_ms": gap_ms, "concurrency": concurrency, "p50_ms": p50, "p95_ms": p95, "p99_ms": p99, "max_ms": max}),
+    );
+    env.cleanup(&client).await;
+}
+
+async fn memory(env: &Env, n: usize) {
+    let client = env.client().await;
+    let all = jobs(0..n as u64);
+    let before = env.info("used_memory").await;
+    for part in all.chunks(1000) {
+        client.insert_many(part).await.unwrap();
+    }
+    let after = env.info("used_memory").await;
+    let per_job = (after - before) / n as f64;
+    row(
+        "memory per waiting job",
+        &format!("{n} jobs"),
+        &format!("{per_job:>9.0} bytes/job"),
+    );
+    emit(
+        json!({"bench": "job", "test": "memory", "jobs": n, "bytes_per_job": per_job, "used_memory_delta": after - before}),
+    );
+    env.cleanup(&client).await;
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg =
+        |i: usize, default: usize| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default);
+    let env = Env::start().await;
+    match args.first().map(String::as_str).unwrap_or("all") {
+        "enqueue-add" => enqueue_add(&env, arg(1, 50_000), arg(2, 50)).await,
+        "enqueue-bulk" => enqueue_bulk(&env, arg(1, 50_000), arg(2, 1000)).await,
+        "process" => process(&env, arg(1, 50_000), arg(2, 10)).await,
+        "latency" => latency(&env, arg(1, 1000), arg(2, 2) as u64, arg(3, 1)).await,
+        "memory" => memory(&env, arg(1, 50_000)).await,
+        "all" => {
+            enqueue_add(&env, 50_000, 50).await;
+            enqueue_bulk(&env, 50_000, 1000).await;
+            for concurrency in [1, 10, 100] {
+                process(&env, 50_000, concurrency).await;
+            }
+            latency(&env, 1000, 2, 1).await;
+            latency(&env, 1000, 2, 10).await;
+            memory(&env, 50_000).await;
+        }
+        other => panic!(
+            "unknown scenario `{other}`: enqueue-add, enqueue-bulk, process, latency, memory or all"
+        ),
+    }
+}
