@@ -141,8 +141,30 @@ impl Run<App> for Long {
     }
 }
 
+#[derive(Job, Serialize, Deserialize)]
+#[job(name = "w.watch", lease = "300ms")]
+struct Watch;
+
+impl Run<App> for Watch {
+    async fn run(self, cx: &Context<App>) -> Result<Outcome, Failure> {
+        cx.heartbeat().await?;
+        cx.state().saw("heartbeat ok");
+        cx.state().started.notify_one();
+        tokio::select! {
+            () = cx.cancelled() => cx.state().saw("cancelled"),
+            () = tokio::time::sleep(Duration::from_secs(20)) => cx.state().saw("not cancelled"),
+        }
+        match cx.heartbeat().await {
+            Err(job::Error::LeaseLost { id }) if id == cx.id() => cx.state().saw("heartbeat lost"),
+            other => cx.state().saw(format!("heartbeat {other:?}")),
+        }
+        Ok(Outcome::complete())
+    }
+}
+
 #[derive(JobSet)]
 enum AppJob {
+    Watch(Watch),
     Add(Add),
     Flaky(Flaky),
     Fatal(Fatal),
@@ -400,5 +422,99 @@ async fn a_worker_dropped_mid_job_loses_nothing() {
         "the lost run counts as an expiry, not an attempt"
     );
     assert_eq!(app.runs.load(Ordering::SeqCst), 2);
+    q.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_handler_whose_lease_is_lost_is_cancelled_and_its_outcome_refused() {
+    let q = queue("lease_lost").await;
+    let c = q.client().clone();
+    let id = c.enqueue(Watch).await.unwrap();
+    let app = Arc::new(App::default());
+    let stop = CancellationToken::new();
+    let worker =
+        tokio::spawn(Worker::new(c.clone(), app.clone()).run_until(stop.clone().cancelled_owned()));
+    app.started.notified().await;
+    // Make the lease run out now, as a long GC pause or a network partition would, and let
+    // another worker take the job.
+    let raw = support::raw_connection().await;
+    let leases = format!("{}:{{0}}:leases", c.namespace());
+    let h = support::holder();
+    let grab = job::Grab::new(&["w.watch"], 1, Duration::from_secs(30), &h);
+    // The worker's heartbeat may renew the lease, or the worker itself take the job again (and
+    // cancel its old handler), between the two calls: try until this "other worker" has it.
+    let other = eventually(
+        Duration::from_secs(5),
+        "another worker to take the job",
+        || async {
+            let _: () = redis::cmd("ZADD")
+                .arg(&leases)
+                .arg(0)
+                .arg(id.to_string())
+                .query_async(&mut raw.clone())
+                .await
+                .unwrap();
+            job::Backend::grab(&c, &grab).await.unwrap().jobs.pop()
+        },
+    )
+    .await;
+    let acks = job::Backend::complete(&c, &[job::Completion::new(other.lease, None)])
+        .await
+        .unwrap();
+    assert_eq!(acks, [job::Ack::Ok]);
+    let count = |what: &str| {
+        app.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| *s == what)
+            .count()
+    };
+    eventually(
+        Duration::from_secs(5),
+        "every run to see its lease lost",
+        || async { (count("heartbeat ok") == count("heartbeat lost")).then_some(()) },
+    )
+    .await;
+    stop.cancel();
+    worker.await.unwrap().unwrap();
+    let runs = count("heartbeat ok");
+    assert!(runs >= 1);
+    assert_eq!(
+        (count("cancelled"), count("heartbeat lost")),
+        (runs, runs),
+        "{:?}",
+        app.seen.lock().unwrap()
+    );
+    let details = c.details(id).await.unwrap().unwrap();
+    assert_eq!(
+        details.state,
+        JobState::Completed,
+        "by the other worker; the first one's completion was refused"
+    );
+    q.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn test_queue_lists_enqueued_jobs_with_their_delay() {
+    let q = queue("enqueued").await;
+    let c = q.client();
+    c.enqueue(Add { a: 1, b: 2 }).await.unwrap();
+    c.enqueue_in(Duration::from_secs(600), Add { a: 3, b: 4 })
+        .await
+        .unwrap();
+    c.enqueue(Fatal).await.unwrap();
+    let adds = q.enqueued::<Add>().await.unwrap();
+    let seen: Vec<_> = adds
+        .iter()
+        .map(|e| (e.job.a, e.job.b, e.delay.is_some()))
+        .collect();
+    assert_eq!(seen, [(1, 2, false), (3, 4, true)]);
+    let delay = adds[1].delay.unwrap();
+    assert!(
+        delay > Duration::from_secs(590) && delay <= Duration::from_secs(600),
+        "{delay:?}"
+    );
+    assert_eq!(q.enqueued::<Fatal>().await.unwrap().len(), 1);
     q.cleanup().await.unwrap();
 }

@@ -19,6 +19,9 @@ use crate::{
 use super::heartbeat::Leases;
 use super::{chain, persist};
 
+/// How long a cancelled handler may take to return before it is aborted.
+const CANCEL_GRACE: Duration = Duration::from_secs(1);
+
 /// Everything one job's task needs.
 pub(crate) struct Run<S, State, B> {
     pub(crate) job: GrabbedJob,
@@ -75,7 +78,7 @@ where
             self.leases.insert(lease, cancel.clone());
             tracing::debug!("job started");
             let ended = self.run_handler(job, &options, cancel).await;
-            self.leases.remove(lease.id);
+            self.leases.remove(&lease);
             self.finish(ended, &options).await;
         }
         .instrument(span)
@@ -111,8 +114,15 @@ where
             () = cancel.cancelled() => Ended::LeaseLost,
             () = self.abort.cancelled() => Ended::Aborted,
         };
+        // Cooperative first: the handler sees `cx.cancelled()` and may stop cleanly; past the
+        // grace it is aborted. What it returns then is not written: the decision is made.
         cancel.cancel();
-        handle.abort();
+        if tokio::time::timeout(CANCEL_GRACE, &mut handle)
+            .await
+            .is_err()
+        {
+            handle.abort();
+        }
         ended
     }
 

@@ -27,21 +27,34 @@ struct Held {
 }
 
 impl Leases {
+    /// Tracks a new lease. An older lease on the same job (its lease ran out and this worker
+    /// grabbed it again) is lost for sure: its handler is cancelled.
     pub(crate) fn insert(&self, lease: Lease, cancel: CancellationToken) {
         let held = Held {
             lease,
             cancel,
             deadline: Instant::now() + lease.duration,
         };
-        if let Ok(mut map) = self.held.lock() {
-            map.insert(lease.id, held);
+        let old = self
+            .held
+            .lock()
+            .ok()
+            .and_then(|mut map| map.insert(lease.id, held));
+        if let Some(old) = old {
+            tracing::warn!(job.id = %lease.id, "lease lost and the job taken again; cancelling the old handler");
+            old.cancel.cancel();
         }
         self.changed.notify_one();
     }
 
-    pub(crate) fn remove(&self, id: JobId) {
-        if let Ok(mut map) = self.held.lock() {
-            map.remove(&id);
+    /// Stops tracking a lease, unless a newer lease on the same job replaced it.
+    pub(crate) fn remove(&self, lease: &Lease) {
+        if let Ok(mut map) = self.held.lock()
+            && map
+                .get(&lease.id)
+                .is_some_and(|held| held.lease.token == lease.token)
+        {
+            map.remove(&lease.id);
         }
     }
 
