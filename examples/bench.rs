@@ -163,6 +163,13 @@ impl Env {
             .unwrap_or(0.0)
     }
 
+    async fn measure(&self) -> Measure {
+        Measure {
+            cpu0: self.redis_cpu().await,
+            t0: Instant::now(),
+        }
+    }
+
     async fn redis_cpu(&self) -> f64 {
         self.info("used_cpu_sys").await + self.info("used_cpu_user").await
     }
@@ -184,8 +191,40 @@ impl Env {
     }
 }
 
+/// Wall-clock time and Redis CPU time from one instant on.
+struct Measure {
+    t0: Instant,
+    cpu0: f64,
+}
+
+impl Measure {
+    /// Prints throughput and Redis CPU per job as a table row and a JSON line.
+    async fn report(
+        self,
+        env: &Env,
+        test: &str,
+        n: usize,
+        detail: String,
+        extra: serde_json::Value,
+    ) {
+        let secs = self.t0.elapsed().as_secs_f64();
+        let cpu = (env.redis_cpu().await - self.cpu0) / n as f64 * 1e6;
+        let rate = n as f64 / secs;
+        row(
+            test,
+            &detail,
+            &format!("{rate:>9.0} jobs/s  {cpu:5.1} us Redis CPU/job"),
+        );
+        let mut record = json!({"bench": "job", "test": test, "jobs": n, "elapsed_s": secs, "jobs_per_s": rate, "redis_cpu_us_per_job": cpu});
+        if let (Some(record), Some(extra)) = (record.as_object_mut(), extra.as_object()) {
+            record.extend(extra.clone());
+        }
+        emit(record);
+    }
+}
+
 fn emit(record: serde_json::Value) {
-    println!("{}", json!({ "bench": "job", "record": record })["record"]);
+    println!("{record}");
 }
 
 fn row(test: &str, detail: &str, figures: &str) {
@@ -199,8 +238,7 @@ fn jobs(range: std::ops::Range<u64>) -> Vec<NewJob> {
 async fn enqueue_add(env: &Env, n: usize, inflight: usize) {
     let client = env.client().await;
     let next = Arc::new(AtomicUsize::new(0));
-    let cpu0 = env.redis_cpu().await;
-    let t0 = Instant::now();
+    let measure = env.measure().await;
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..inflight {
         let (client, next) = (client.clone(), next.clone());
@@ -215,43 +253,34 @@ async fn enqueue_add(env: &Env, n: usize, inflight: usize) {
         });
     }
     while tasks.join_next().await.is_some() {}
-    let secs = t0.elapsed().as_secs_f64();
-    let cpu = (env.redis_cpu().await - cpu0) / n as f64 * 1e6;
-    row(
-        "enqueue one by one",
-        &format!("{n} jobs, {inflight} in flight"),
-        &format!(
-            "{:>9.0} jobs/s  {cpu:5.1} us Redis CPU/job",
-            n as f64 / secs
-        ),
-    );
-    emit(
-        json!({"bench": "job", "test": "enqueue one by one", "jobs": n, "inflight": inflight, "elapsed_s": secs, "jobs_per_s": n as f64 / secs, "redis_cpu_us_per_job": cpu}),
-    );
+    measure
+        .report(
+            env,
+            "enqueue one by one",
+            n,
+            format!("{n} jobs, {inflight} in flight"),
+            json!({"inflight": inflight}),
+        )
+        .await;
     env.cleanup(&client).await;
 }
 
 async fn enqueue_bulk(env: &Env, n: usize, chunk: usize) {
     let client = env.client().await;
     let all = jobs(0..n as u64);
-    let cpu0 = env.redis_cpu().await;
-    let t0 = Instant::now();
+    let measure = env.measure().await;
     for part in all.chunks(chunk) {
         client.insert_many(part).await.unwrap();
     }
-    let secs = t0.elapsed().as_secs_f64();
-    let cpu = (env.redis_cpu().await - cpu0) / n as f64 * 1e6;
-    row(
-        "enqueue bulk",
-        &format!("{n} jobs, chunks of {chunk}"),
-        &format!(
-            "{:>9.0} jobs/s  {cpu:5.1} us Redis CPU/job",
-            n as f64 / secs
-        ),
-    );
-    emit(
-        json!({"bench": "job", "test": "enqueue bulk", "jobs": n, "chunk": chunk, "elapsed_s": secs, "jobs_per_s": n as f64 / secs, "redis_cpu_us_per_job": cpu}),
-    );
+    measure
+        .report(
+            env,
+            "enqueue bulk",
+            n,
+            format!("{n} jobs, chunks of {chunk}"),
+            json!({"chunk": chunk}),
+        )
+        .await;
     env.cleanup(&client).await;
 }
 
@@ -263,27 +292,22 @@ async fn process(env: &Env, n: usize, concurrency: usize) {
     let bench = Bench::new(n, false);
     let worker =
         job::Worker::<BenchJob, Bench>::new(client.clone(), bench.clone()).concurrency(concurrency);
-    let cpu0 = env.redis_cpu().await;
-    let t0 = Instant::now();
+    let measure = env.measure().await;
     worker.run_until(bench.clone().all_done()).await.unwrap();
-    let secs = t0.elapsed().as_secs_f64();
-    let cpu = (env.redis_cpu().await - cpu0) / n as f64 * 1e6;
     assert_eq!(
         bench.ran.load(Ordering::SeqCst),
         n,
         "every job ran exactly once"
     );
-    row(
-        "process no-op backlog",
-        &format!("{n} jobs, concurrency {concurrency}"),
-        &format!(
-            "{:>9.0} jobs/s  {cpu:5.1} us Redis CPU/job",
-            n as f64 / secs
-        ),
-    );
-    emit(
-        json!({"bench": "job", "test": "process", "jobs": n, "concurrency": concurrency, "elapsed_s": secs, "jobs_per_s": n as f64 / secs, "redis_cpu_us_per_job": cpu}),
-    );
+    measure
+        .report(
+            env,
+            "process no-op backlog",
+            n,
+            format!("{n} jobs, concurrency {concurrency}"),
+            json!({"concurrency": concurrency}),
+        )
+        .await;
     env.cleanup(&client).await;
 }
 

@@ -23,6 +23,26 @@ struct B {
 
 const LEASE: Duration = Duration::from_secs(30);
 
+/// Asserts that an operation was refused because of the job's state.
+fn assert_wrong_state(error: &job::redis::Error, expected: JobState) {
+    assert!(
+        matches!(error, job::redis::Error::WrongState { state, .. } if *state == expected),
+        "expected a refusal for state {expected:?}, got: {error}"
+    );
+}
+
+/// Grabs the one ready job of `job_type`, failing the test when there is none.
+async fn grab_one(
+    c: &job::redis::Client,
+    job_type: &str,
+    lease: Duration,
+    h: &job::Holder,
+) -> job::GrabbedJob {
+    let mut grabbed = c.grab(&Grab::new(&[job_type], 1, lease, h)).await.unwrap();
+    assert_eq!(grabbed.jobs.len(), 1, "expected one ready `{job_type}` job");
+    grabbed.jobs.remove(0)
+}
+
 #[tokio::test]
 async fn insert_is_idempotent_and_details_show_the_job() {
     let q = queue("insert_idempotent").await;
@@ -185,12 +205,7 @@ async fn expired_lease_goes_to_another_worker_and_the_old_token_is_lost() {
     c.insert(job.clone()).await.unwrap();
     let (h1, h2) = (holder(), holder());
     let short = Duration::from_millis(100);
-    let first = c
-        .grab(&Grab::new(&["test.a"], 1, short, &h1))
-        .await
-        .unwrap()
-        .jobs
-        .remove(0);
+    let first = grab_one(c, "test.a", short, &h1).await;
     let details = c.details(job.id()).await.unwrap().unwrap();
     assert_eq!(details.state, JobState::Running);
     assert_eq!(
@@ -289,12 +304,7 @@ async fn temp_fail_retries_after_the_delay_until_attempts_run_out() {
     let job = NewJob::new(&B { n: 1 }).unwrap(); // max_attempts = 2
     c.insert(job.clone()).await.unwrap();
     let h = holder();
-    let first = c
-        .grab(&Grab::new(&["test.b"], 1, LEASE, &h))
-        .await
-        .unwrap()
-        .jobs
-        .remove(0);
+    let first = grab_one(c, "test.b", LEASE, &h).await;
     let note = FailureNote::new(FailureKind::Retry, "smtp 451");
     assert_eq!(
         c.temp_fail(&first.lease, Duration::from_millis(200), &note)
@@ -354,12 +364,7 @@ async fn perm_fail_ends_the_job_and_retry_brings_it_back() {
     let job = NewJob::new(&A { n: 1 }).unwrap();
     c.insert(job.clone()).await.unwrap();
     let h = holder();
-    let held = c
-        .grab(&Grab::new(&["test.a"], 1, LEASE, &h))
-        .await
-        .unwrap()
-        .jobs
-        .remove(0);
+    let held = grab_one(c, "test.a", LEASE, &h).await;
     let note = FailureNote::new(FailureKind::Fatal, "no such user");
     assert_eq!(c.perm_fail(&held.lease, &note).await.unwrap(), Ack::Ok);
     assert_eq!(
@@ -372,38 +377,15 @@ async fn perm_fail_ends_the_job_and_retry_brings_it_back() {
         JobState::Failed
     );
     let error = c.cancel(job.id()).await.unwrap_err();
-    assert!(
-        matches!(
-            error,
-            job::redis::Error::WrongState {
-                state: JobState::Failed,
-                ..
-            }
-        ),
-        "{error}"
-    );
+    assert_wrong_state(&error, JobState::Failed);
     c.retry(job.id()).await.unwrap();
     let details = c.details(job.id()).await.unwrap().unwrap();
     assert_eq!((details.state, details.attempts), (JobState::Ready, 0));
     assert_eq!(details.failures.len(), 1, "the history stays");
-    let again = c
-        .grab(&Grab::new(&["test.a"], 1, LEASE, &h))
-        .await
-        .unwrap()
-        .jobs
-        .remove(0);
+    let again = grab_one(c, "test.a", LEASE, &h).await;
     assert_eq!(again.attempt, 1);
     let error = c.retry(job.id()).await.unwrap_err();
-    assert!(
-        matches!(
-            error,
-            job::redis::Error::WrongState {
-                state: JobState::Running,
-                ..
-            }
-        ),
-        "{error}"
-    );
+    assert_wrong_state(&error, JobState::Running);
     let missing = job::JobId::new();
     assert!(
         matches!(c.retry(missing).await.unwrap_err(), job::redis::Error::NotFound { id } if id == missing)
@@ -437,16 +419,7 @@ async fn cancel_removes_a_waiting_job_but_not_a_running_one() {
         .unwrap();
     assert_eq!(grabbed.jobs.len(), 1, "cancelled jobs are never grabbed");
     let error = c.cancel(running.id()).await.unwrap_err();
-    assert!(
-        matches!(
-            error,
-            job::redis::Error::WrongState {
-                state: JobState::Running,
-                ..
-            }
-        ),
-        "{error}"
-    );
+    assert_wrong_state(&error, JobState::Running);
     c.retry(ready.id()).await.unwrap();
     assert_eq!(
         c.grab(&Grab::new(&["test.a"], 10, LEASE, &h))
@@ -467,12 +440,7 @@ async fn replace_is_atomic_mixes_types_and_refuses_a_stale_token() {
     let parent = NewJob::new(&A { n: 1 }).unwrap();
     c.insert(parent.clone()).await.unwrap();
     let h = holder();
-    let held = c
-        .grab(&Grab::new(&["test.a"], 1, LEASE, &h))
-        .await
-        .unwrap()
-        .jobs
-        .remove(0);
+    let held = grab_one(c, "test.a", LEASE, &h).await;
     let stale = job::Lease::new(held.lease.id, held.lease.token - 1, LEASE);
     let children = vec![
         NewJob::new(&A { n: 2 }).unwrap(),

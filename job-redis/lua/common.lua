@@ -87,6 +87,12 @@ local function finish(id, state, now, keep, max_age)
   prune(index, now, keep, max_age)
 end
 
+-- The history cap and the failed-job retention: the three ARGV from `i` of every script that
+-- may fail a job.
+local function failure_args(i)
+  return int(ARGV[i], 'history_cap'), int(ARGV[i + 1], 'failed_keep'), int(ARGV[i + 2], 'failed_age')
+end
+
 -- The fields of a held job, or nil when `token` does not hold it (stale, ended, missing).
 local function held(id, token)
   local f = redis.call('HMGET', P .. 'j:' .. id, 's', 'tk', 't', 'a', 'm', 'p', 'q', 'w')

@@ -9,8 +9,7 @@ local limit = int(ARGV[1], 'limit')
 local default_lease = int(ARGV[2], 'lease_ms')
 local holder = ARGV[3]
 local max_expiries = int(ARGV[4], 'max_lease_expiries')
-local cap = int(ARGV[5], 'history_cap')
-local failed_keep, failed_age = int(ARGV[6], 'failed_keep'), int(ARGV[7], 'failed_age')
+local cap, failed_keep, failed_age = failure_args(5)
 local now = now_ms()
 
 -- 1. Expired leases: back to ready at their old place, or failed past the expiry limit.

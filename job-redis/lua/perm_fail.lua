@@ -4,8 +4,7 @@
 -- ARGV[6] failed keep count  ARGV[7] failed max age ms
 -- returns: 'failed' or 'lost'
 local id, token = ARGV[1], ARGV[2]
-local cap = int(ARGV[5], 'history_cap')
-local keep, age = int(ARGV[6], 'failed_keep'), int(ARGV[7], 'failed_age')
+local cap, keep, age = failure_args(5)
 local job = held(id, token)
 if not job then
   return 'lost'

@@ -7,8 +7,7 @@
 local id, token = ARGV[1], ARGV[2]
 local delay = int(ARGV[3], 'delay_ms')
 local limit = int(ARGV[4], 'defer_limit')
-local cap = int(ARGV[5], 'history_cap')
-local keep, age = int(ARGV[6], 'failed_keep'), int(ARGV[7], 'failed_age')
+local cap, keep, age = failure_args(5)
 local job = held(id, token)
 if not job then
   return 'lost'

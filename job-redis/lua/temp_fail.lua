@@ -6,8 +6,7 @@
 -- returns: 'retry', 'failed' (attempts spent) or 'lost'
 local id, token = ARGV[1], ARGV[2]
 local retry_ms = int(ARGV[3], 'retry_ms')
-local cap = int(ARGV[6], 'history_cap')
-local keep, age = int(ARGV[7], 'failed_keep'), int(ARGV[8], 'failed_age')
+local cap, keep, age = failure_args(6)
 local job = held(id, token)
 if not job then
   return 'lost'
