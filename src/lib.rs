@@ -50,10 +50,10 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use job_core::{
-    Ack, Backend, Backoff, BoxError, Completion, Context, Details, Dispatch, Error, Failure,
-    FailureKind, FailureNote, FailureRecord, Grab, Grabbed, GrabbedJob, Holder, Inserted, Job,
-    JobId, JobOptions, JobSet, JobState, Lease, NewJob, Outcome, ParseJobIdError, Release, Result,
-    Run, Start, WorkerConfig,
+    Ack, Backend, Backoff, BoxError, Completion, Context, Details, Dispatch, Effect, Error,
+    Failure, FailureKind, FailureNote, FailureRecord, Grab, Grabbed, GrabbedJob, Holder, Inserted,
+    Job, JobId, JobOptions, JobSet, JobState, Lease, NewJob, Outcome, ParseJobIdError, Release,
+    ResourceState, Result, Run, Start, UniqueWhile, WorkerConfig,
 };
 
 #[doc(hidden)]

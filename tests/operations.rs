@@ -446,14 +446,22 @@ async fn replace_is_atomic_mixes_types_and_refuses_a_stale_token() {
         NewJob::new(&A { n: 2 }).unwrap(),
         NewJob::new(&B { n: 3 }).unwrap(),
     ];
-    assert_eq!(c.replace(&stale, &children).await.unwrap(), Ack::Lost);
+    assert_eq!(c.replace(&stale, &children).await.unwrap().0, Ack::Lost);
     for child in &children {
         assert!(
             c.details(child.id()).await.unwrap().is_none(),
             "a refused REPLACE inserts nothing"
         );
     }
-    assert_eq!(c.replace(&held.lease, &children).await.unwrap(), Ack::Ok);
+    let (ack, inserted) = c.replace(&held.lease, &children).await.unwrap();
+    assert_eq!(ack, Ack::Ok);
+    assert_eq!(
+        inserted,
+        [
+            Inserted::New(children[0].id()),
+            Inserted::New(children[1].id())
+        ]
+    );
     assert_eq!(
         c.details(parent.id()).await.unwrap().unwrap().state,
         JobState::Completed

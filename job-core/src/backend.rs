@@ -44,12 +44,13 @@ pub trait Backend: Clone + Send + Sync + 'static {
         failure: &FailureNote,
     ) -> impl Future<Output = Result<Ack, Self::Error>> + Send;
 
-    /// Completes the job and inserts `children`, in one atomic step.
+    /// Completes the job and inserts `children`, in one atomic step; answers each child as
+    /// an insert does (a child whose unique key is live is a [`Inserted::Duplicate`]).
     fn replace(
         &self,
         lease: &Lease,
         children: &[NewJob],
-    ) -> impl Future<Output = Result<Ack, Self::Error>> + Send;
+    ) -> impl Future<Output = Result<(Ack, Vec<Inserted>), Self::Error>> + Send;
 
     /// Hands a job back to waiting after `delay` without spending an attempt: a defer
     /// (counted against `max_defers`) or a shutdown (not counted).
@@ -65,10 +66,10 @@ pub trait Backend: Clone + Send + Sync + 'static {
         leases: &[Lease],
     ) -> impl Future<Output = Result<Vec<bool>, Self::Error>> + Send;
 
-    /// Blocks until a job of `types` may be ready or `timeout` passes; returns early on a wake.
+    /// Blocks until a job that `grab` could take may be ready, or `timeout` passes.
     fn wait(
         &self,
-        types: &[&str],
+        grab: &Grab<'_>,
         timeout: Duration,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
@@ -87,15 +88,24 @@ pub enum Inserted {
     New(JobId),
     /// A job with this id was already stored (a retried insert); nothing changed.
     Exists(JobId),
+    /// A live job of the same type holds the unique key: this is its id; nothing was stored.
+    Duplicate(JobId),
 }
 
 impl Inserted {
-    /// Returns the job's id either way.
+    /// Returns the id of the job that stands for the insert: the new one, the stored one, or
+    /// the live duplicate.
     #[must_use]
     pub fn id(&self) -> JobId {
         match *self {
-            Self::New(id) | Self::Exists(id) => id,
+            Self::New(id) | Self::Exists(id) | Self::Duplicate(id) => id,
         }
+    }
+
+    /// Whether the insert was answered by a live job holding the same unique key.
+    #[must_use]
+    pub fn is_duplicate(&self) -> bool {
+        matches!(self, Self::Duplicate(_))
     }
 }
 
@@ -111,6 +121,10 @@ pub struct Grab<'a> {
     pub lease: Duration,
     /// Who takes them (recorded on each job as its holder).
     pub holder: &'a Holder,
+    /// What the taker can do: jobs that require more are left for others.
+    pub capabilities: &'a [String],
+    /// Only jobs whose attributes (set at enqueue) equal these; see [`Grab::with_filter`].
+    pub filter: &'a [(String, String)],
 }
 
 impl<'a> Grab<'a> {
@@ -122,7 +136,25 @@ impl<'a> Grab<'a> {
             limit,
             lease,
             holder,
+            capabilities: &[],
+            filter: &[],
         }
+    }
+
+    /// Takes jobs that require these capabilities (or fewer), like `"gpu"` or `"region=eu"`.
+    #[must_use]
+    pub fn with_capabilities(mut self, capabilities: &'a [String]) -> Self {
+        self.capabilities = capabilities;
+        self
+    }
+
+    /// Takes only jobs whose attributes equal all of `filter`. A filtered grab looks at the
+    /// first 1,000 ready jobs of each ready set only (a script must stay short): a matching job
+    /// further back is not found until those ahead of it are gone.
+    #[must_use]
+    pub fn with_filter(mut self, filter: &'a [(String, String)]) -> Self {
+        self.filter = filter;
+        self
     }
 }
 

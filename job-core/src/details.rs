@@ -37,6 +37,14 @@ pub struct Details {
     pub result: Option<Vec<u8>>,
     /// The failure history, oldest first, capped.
     pub failures: Vec<FailureRecord>,
+    /// The resource the job is bound to.
+    pub resource: Option<String>,
+    /// The unique key, as given (without its type).
+    pub unique_key: Option<String>,
+    /// The capabilities a worker needs to take it.
+    pub requires: Vec<String>,
+    /// The job that REPLACEd itself with this one.
+    pub parent: Option<JobId>,
 }
 
 /// Where a job is in its life.
@@ -47,6 +55,8 @@ pub enum JobState {
     Ready,
     /// Waiting for its start time or its next attempt.
     Delayed,
+    /// Waiting for its turn: an earlier job of its resource has not ended.
+    Blocked,
     /// Leased by a worker.
     Running,
     /// Completed (or replaced by its children).
@@ -84,6 +94,7 @@ impl JobState {
         match self {
             Self::Ready => "ready",
             Self::Delayed => "delayed",
+            Self::Blocked => "blocked",
             Self::Running => "running",
             Self::Completed => "completed",
             Self::Failed => "failed",
@@ -97,6 +108,7 @@ impl JobState {
         Some(match name {
             "ready" => Self::Ready,
             "delayed" => Self::Delayed,
+            "blocked" => Self::Blocked,
             "running" => Self::Running,
             "completed" => Self::Completed,
             "failed" => Self::Failed,
@@ -146,6 +158,8 @@ pub enum FailureKind {
     LeaseExpired,
     /// The job deferred itself more times than allowed.
     DeferLimit,
+    /// The job needs a resource that a failed or cancelled create (or delete) leaves missing.
+    Resource,
 }
 
 impl FailureKind {
@@ -160,6 +174,7 @@ impl FailureKind {
             Self::Decode => "decode",
             Self::LeaseExpired => "lease_expired",
             Self::DeferLimit => "defer_limit",
+            Self::Resource => "resource",
         }
     }
 
@@ -174,7 +189,44 @@ impl FailureKind {
             "decode" => Self::Decode,
             "lease_expired" => Self::LeaseExpired,
             "defer_limit" => Self::DeferLimit,
+            "resource" => Self::Resource,
             _ => return None,
         })
+    }
+}
+
+/// A resource's state: whether it exists, the job running on it, and the jobs waiting for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ResourceState {
+    /// The resource key.
+    pub key: String,
+    /// Whether it exists (recorded when its create and delete jobs complete).
+    pub exists: bool,
+    /// The job at the head of its FIFO, when that job is running.
+    pub running: Option<JobId>,
+    /// The jobs of its FIFO in order, the head first (at most the first 1,000).
+    pub queued: Vec<JobId>,
+    /// How many jobs its FIFO holds in all.
+    pub total: usize,
+}
+
+impl ResourceState {
+    /// Builds a resource state.
+    #[must_use]
+    pub fn new(
+        key: String,
+        exists: bool,
+        running: Option<JobId>,
+        queued: Vec<JobId>,
+        total: usize,
+    ) -> Self {
+        Self {
+            key,
+            exists,
+            running,
+            queued,
+            total,
+        }
     }
 }

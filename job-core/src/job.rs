@@ -25,8 +25,69 @@ pub trait Job: Serialize + DeserializeOwned + Send + 'static {
     /// renaming a struct needs an explicit `#[job(name = "...")]` to keep queued jobs.
     const NAME: &'static str;
 
-    /// The type's policy: attempts, backoff, lease, priority, timeout.
+    /// The type's policy: attempts, backoff, lease, priority, timeout, resource effect,
+    /// uniqueness and required capabilities.
     const OPTIONS: JobOptions = JobOptions::new();
+
+    /// The resource this job is bound to: jobs bound to one resource run one at a time, in
+    /// enqueue order. Written by `#[job(resource = "field")]` (the field's `to_string()`).
+    fn resource(&self) -> Option<String> {
+        None
+    }
+
+    /// The unique key: while a job of this type with this key is live, enqueuing another
+    /// answers the live one's id. Written by `#[job(unique = "field")]` or
+    /// `#[job(unique = ["a", "b"])]` (the fields' values as a JSON array).
+    fn unique_key(&self) -> Option<String> {
+        None
+    }
+}
+
+/// What a job does to its resource, checked at enqueue against the jobs queued ahead of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Effect {
+    /// Creates the resource: accepted whether or not it exists.
+    Create,
+    /// Needs the resource: refused at enqueue unless it exists or a create is queued ahead.
+    Update,
+    /// Deletes the resource: needs it, and jobs that need it are refused behind it.
+    Delete,
+}
+
+impl Effect {
+    /// Returns the name stored in Redis.
+    #[must_use]
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Update => "update",
+            Self::Delete => "delete",
+        }
+    }
+}
+
+/// How long a unique key holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum UniqueWhile {
+    /// While the job is queued, delayed or running: the key is freed when it ends.
+    #[default]
+    Live,
+    /// While the job waits: the key is freed when a worker starts it, so one more may be
+    /// enqueued while it runs.
+    Queued,
+}
+
+impl UniqueWhile {
+    /// Returns the name stored in Redis.
+    #[must_use]
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Live => "live",
+            Self::Queued => "queued",
+        }
+    }
 }
 
 /// A job type's policy, as set by `#[job(...)]` attributes or per enqueue.
@@ -47,6 +108,9 @@ pub struct JobOptions {
     priority: i8,
     timeout: Option<Duration>,
     max_defers: u32,
+    effect: Option<Effect>,
+    unique_while: UniqueWhile,
+    requires: &'static [&'static str],
 }
 
 impl JobOptions {
@@ -61,6 +125,9 @@ impl JobOptions {
             priority: 0,
             timeout: None,
             max_defers: 100,
+            effect: None,
+            unique_while: UniqueWhile::Live,
+            requires: &[],
         }
     }
 
@@ -106,6 +173,46 @@ impl JobOptions {
     pub const fn with_max_defers(mut self, max_defers: u32) -> Self {
         self.max_defers = max_defers;
         self
+    }
+
+    /// Declares what jobs of this type do to their resource.
+    #[must_use]
+    pub const fn with_effect(mut self, effect: Effect) -> Self {
+        self.effect = Some(effect);
+        self
+    }
+
+    /// Sets how long a unique key holds (default: while the job is live).
+    #[must_use]
+    pub const fn with_unique_while(mut self, unique_while: UniqueWhile) -> Self {
+        self.unique_while = unique_while;
+        self
+    }
+
+    /// Sets the capabilities a worker needs to take jobs of this type, like `"gpu"` or
+    /// `"region=eu"`.
+    #[must_use]
+    pub const fn with_requires(mut self, requires: &'static [&'static str]) -> Self {
+        self.requires = requires;
+        self
+    }
+
+    /// Returns the effect on the resource, if declared.
+    #[must_use]
+    pub const fn effect(&self) -> Option<Effect> {
+        self.effect
+    }
+
+    /// Returns how long a unique key holds.
+    #[must_use]
+    pub const fn unique_while(&self) -> UniqueWhile {
+        self.unique_while
+    }
+
+    /// Returns the capabilities a worker needs.
+    #[must_use]
+    pub const fn requires(&self) -> &'static [&'static str] {
+        self.requires
     }
 
     /// Returns the attempts a job gets.
@@ -177,6 +284,10 @@ pub struct NewJob {
     payload: Vec<u8>,
     options: JobOptions,
     start: Start,
+    resource: Option<String>,
+    unique_key: Option<String>,
+    requires: Vec<String>,
+    attributes: Vec<(String, String)>,
 }
 
 /// When a new job may first run.
@@ -202,7 +313,10 @@ impl NewJob {
             job_type: J::NAME.to_owned(),
             source,
         })?;
-        Ok(Self::from_parts(J::NAME, payload, J::OPTIONS))
+        let mut new = Self::from_parts(J::NAME, payload, J::OPTIONS);
+        new.resource = job.resource();
+        new.unique_key = job.unique_key();
+        Ok(new)
     }
 
     /// Builds a job from an already-encoded payload, for tools that do not know the Rust type
@@ -215,6 +329,10 @@ impl NewJob {
             payload,
             options,
             start: Start::Now,
+            resource: None,
+            unique_key: None,
+            requires: options.requires().iter().map(|r| (*r).to_owned()).collect(),
+            attributes: Vec::new(),
         }
     }
 
@@ -251,6 +369,70 @@ impl NewJob {
     pub fn with_max_attempts(mut self, max_attempts: u32) -> Self {
         self.options = self.options.with_max_attempts(max_attempts);
         self
+    }
+
+    /// Binds the job to a resource: jobs bound to one resource run one at a time, in enqueue
+    /// order.
+    #[must_use]
+    pub fn with_resource(mut self, resource: impl Into<String>) -> Self {
+        self.resource = Some(resource.into());
+        self
+    }
+
+    /// Declares what the job does to its resource, overriding its type.
+    #[must_use]
+    pub fn with_effect(mut self, effect: Effect) -> Self {
+        self.options = self.options.with_effect(effect);
+        self
+    }
+
+    /// Sets the unique key (scoped to the job's type): while a job with it is live, inserting
+    /// another answers [`Inserted::Duplicate`](crate::Inserted::Duplicate) with the live job's id.
+    #[must_use]
+    pub fn with_unique_key(mut self, key: impl Into<String>) -> Self {
+        self.unique_key = Some(key.into());
+        self
+    }
+
+    /// Adds a capability a worker needs to take this job, beyond its type's.
+    #[must_use]
+    pub fn with_requirement(mut self, capability: impl Into<String>) -> Self {
+        self.requires.push(capability.into());
+        self
+    }
+
+    /// Sets an attribute a low-level grab can filter on (see [`Grab::filter`](crate::Grab)).
+    #[must_use]
+    pub fn with_attribute(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.attributes.push((name.into(), value.into()));
+        self
+    }
+
+    /// Returns the resource the job is bound to.
+    #[must_use]
+    pub fn resource(&self) -> Option<&str> {
+        self.resource.as_deref()
+    }
+
+    /// Returns the unique key.
+    #[must_use]
+    pub fn unique_key(&self) -> Option<&str> {
+        self.unique_key.as_deref()
+    }
+
+    /// Returns the capabilities a worker needs, sorted and without repeats.
+    #[must_use]
+    pub fn requires(&self) -> Vec<&str> {
+        let mut requires: Vec<&str> = self.requires.iter().map(String::as_str).collect();
+        requires.sort_unstable();
+        requires.dedup();
+        requires
+    }
+
+    /// Returns the attributes set for filtered grabs.
+    #[must_use]
+    pub fn attributes(&self) -> &[(String, String)] {
+        &self.attributes
     }
 
     /// Returns the id.

@@ -23,10 +23,10 @@ pub use backend::{
     Release,
 };
 pub use backoff::Backoff;
-pub use details::{Details, FailureKind, FailureRecord, JobState};
+pub use details::{Details, FailureKind, FailureRecord, JobState, ResourceState};
 pub use error::{BoxError, Error, Result};
 pub use id::{JobId, ParseJobIdError};
-pub use job::{Job, JobOptions, NewJob, Start};
+pub use job::{Effect, Job, JobOptions, NewJob, Start, UniqueWhile};
 pub use outcome::{Failure, Outcome};
 pub use run::{Context, Run};
 pub use set::{Dispatch, JobSet};

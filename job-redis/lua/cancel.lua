@@ -1,18 +1,19 @@
--- cancel.lua: CANCEL: end a job that has not started (ready or delayed).
+-- cancel.lua: CANCEL: end a job that has not started (ready, delayed, or blocked behind its
+-- resource).
 -- KEYS[1] shard prefix
 -- ARGV[1] id  ARGV[2] done keep count  ARGV[3] done max age ms
 -- returns: 'cancelled', 'missing', or the state that prevents it ('running', 'completed', ...)
 local id = ARGV[1]
 local keep, age = int(ARGV[2], 'done_keep'), int(ARGV[3], 'done_age')
-local f = redis.call('HMGET', P .. 'j:' .. id, 's', 't')
+local f = redis.call('HMGET', P .. 'j:' .. id, 's', 't', 'rq')
 if not f[1] then
   return 'missing'
 end
 if f[1] == 'ready' then
-  redis.call('ZREM', P .. 'r:' .. f[2], id)
+  redis.call('ZREM', P .. 'r:' .. queue_of(f[2], f[3]), id)
 elseif f[1] == 'delayed' then
   redis.call('ZREM', P .. 'delayed', id)
-else
+elseif f[1] ~= 'blocked' then
   return f[1]
 end
 finish(id, 'cancelled', now_ms(), keep, age)

@@ -25,17 +25,39 @@ local function ready_score(priority, seq)
   return (127 - priority) * 17592186044416 + seq
 end
 
-local function make_ready(id, jtype, priority, seq)
-  redis.call('ZADD', P .. 'r:' .. jtype, fmt(ready_score(priority, seq)), id)
-  redis.call('ZADD', P .. 'w:' .. jtype, 0, 'r')
+-- A job's queue: its type, plus the capabilities it requires (`<type>|gpu,region=eu`). Each
+-- queue has its own ready set `r:<queue>` and wake markers `w:<queue>`, so a grab never scans
+-- jobs it cannot take.
+local function queue_of(jtype, reqs)
+  if reqs and reqs ~= '' then
+    return jtype .. '|' .. reqs
+  end
+  return jtype
+end
+
+local function make_ready(id, queue, priority, seq)
+  redis.call('ZADD', P .. 'r:' .. queue, fmt(ready_score(priority, seq)), id)
+  redis.call('ZADD', P .. 'w:' .. queue, 0, 'r')
   redis.call('HSET', P .. 'j:' .. id, 's', 'ready')
   redis.call('HDEL', P .. 'j:' .. id, 'ra')
 end
 
-local function make_delayed(id, jtype, run_at)
+local function make_delayed(id, queue, run_at)
   redis.call('ZADD', P .. 'delayed', fmt(run_at), id)
-  redis.call('ZADD', P .. 'w:' .. jtype, 'LT', fmt(run_at), 'd')
+  redis.call('ZADD', P .. 'w:' .. queue, 'LT', fmt(run_at), 'd')
   redis.call('HSET', P .. 'j:' .. id, 's', 'delayed', 'ra', fmt(run_at))
+end
+
+-- Makes a job that may run (or its resource's head) ready, or delayed when its run-at is ahead.
+local function make_eligible(id, now)
+  local f = redis.call('HMGET', P .. 'j:' .. id, 't', 'rq', 'p', 'q', 'ra')
+  local queue = queue_of(f[1], f[2])
+  local run_at = tonumber(f[5])
+  if run_at and run_at > now then
+    make_delayed(id, queue, run_at)
+  else
+    make_ready(id, queue, tonumber(f[3]), tonumber(f[4]))
+  end
 end
 
 -- Appends a failure record and trims the history to `cap` entries.
@@ -72,12 +94,95 @@ local function prune(index, now, keep, max_age)
   end
 end
 
--- Ends a job that is running, ready or delayed: out of every live place, into its retention
--- index (`done` or `failed`), or deleted at once when that index keeps nothing.
-local function finish(id, state, now, keep, max_age)
+-- Frees a job's unique key, if the job still owns it.
+local function free_unique(id, ukey)
+  if ukey and redis.call('HGET', P .. 'uniq', ukey) == id then
+    redis.call('HDEL', P .. 'uniq', ukey)
+  end
+end
+
+-- Whether a resource exists now.
+local function resource_exists(rk)
+  return redis.call('SISMEMBER', P .. 'rx', rk) == 1
+end
+
+-- Makes the head of a resource's FIFO eligible to run, if it waits for its turn.
+local function promote_head(rk, now)
+  local head = redis.call('LINDEX', P .. 'res:' .. rk, 0)
+  if head and redis.call('HGET', P .. 'j:' .. head, 's') == 'blocked' then
+    make_eligible(head, now)
+  end
+end
+
+local finish
+
+-- Re-checks a resource's FIFO from its real state, after a create or delete left the queue
+-- (failed or cancelled): jobs that need the resource and will not have it fail for good,
+-- naming `cause`. Records the new prediction. Walks the whole FIFO: this is the rare path.
+local function revalidate(rk, cause, now, keep, age, cap)
+  local list = P .. 'res:' .. rk
+  local exists = resource_exists(rk)
+  local ids = redis.call('LRANGE', list, 0, -1)
+  for _, id in ipairs(ids) do
+    local fx = redis.call('HGET', P .. 'j:' .. id, 'fx')
+    if (fx == 'update' or fx == 'delete') and not exists then
+      redis.call('LREM', list, 1, id)
+      local attempts = tonumber(redis.call('HGET', P .. 'j:' .. id, 'a')) or 0
+      push_failure(id, now, attempts, 'resource',
+        'resource `' .. rk .. '` will not exist: job ' .. cause .. ' that would create it (or keep it) did not complete',
+        nil, cap)
+      redis.call('ZREM', P .. 'delayed', id)
+      local f = redis.call('HMGET', P .. 'j:' .. id, 't', 'rq')
+      redis.call('ZREM', P .. 'r:' .. queue_of(f[1], f[2]), id)
+      finish(id, 'failed', now, keep, age, cap, true)
+    elseif fx == 'create' then
+      exists = true
+    elseif fx == 'delete' then
+      exists = false
+    end
+  end
+  if redis.call('LLEN', list) == 0 then
+    redis.call('HDEL', P .. 'rp', rk)
+  else
+    redis.call('HSET', P .. 'rp', rk, exists and 1 or 0)
+  end
+end
+
+-- Takes a job out of its resource's FIFO; when it was the head, the next job gets its turn.
+local function leave_resource(id, rk, now)
+  local list = P .. 'res:' .. rk
+  redis.call('LREM', list, 1, id)
+  if redis.call('LLEN', list) == 0 then
+    redis.call('HDEL', P .. 'rp', rk)
+  else
+    promote_head(rk, now)
+  end
+end
+
+-- Ends a job that is running, ready, delayed or blocked: out of every live place, into its
+-- retention index (`done` or `failed`), or deleted at once when that index keeps nothing. Frees
+-- its unique key and its resource (recording a completed create or delete). `cap` is the history
+-- cap for jobs failed by a revalidation; `quiet` skips the resource (the caller handles it).
+finish = function(id, state, now, keep, max_age, cap, quiet)
+  local key = P .. 'j:' .. id
+  local f = redis.call('HMGET', key, 'uk', 'rk', 'fx')
   redis.call('ZREM', P .. 'leases', id)
-  redis.call('HSET', P .. 'j:' .. id, 's', state, 'f', fmt(now))
-  redis.call('HDEL', P .. 'j:' .. id, 'w', 'ra')
+  redis.call('HSET', key, 's', state, 'f', fmt(now))
+  redis.call('HDEL', key, 'w', 'ra')
+  free_unique(id, f[1])
+  local rk, fx = f[2], f[3]
+  if rk and not quiet then
+    if state == 'completed' and fx == 'create' then
+      redis.call('SADD', P .. 'rx', rk)
+    elseif state == 'completed' and fx == 'delete' then
+      redis.call('SREM', P .. 'rx', rk)
+    end
+    leave_resource(id, rk, now)
+    if state ~= 'completed' and (fx == 'create' or fx == 'delete') then
+      revalidate(rk, id, now, keep, max_age, cap or 50)
+      promote_head(rk, now)
+    end
+  end
   local index = P .. (state == 'failed' and 'failed' or 'done')
   if keep <= 0 then
     delete_job(id)
@@ -95,15 +200,21 @@ end
 
 -- The fields of a held job, or nil when `token` does not hold it (stale, ended, missing).
 local function held(id, token)
-  local f = redis.call('HMGET', P .. 'j:' .. id, 's', 'tk', 't', 'a', 'm', 'p', 'q', 'w')
+  local f = redis.call('HMGET', P .. 'j:' .. id, 's', 'tk', 't', 'a', 'm', 'p', 'q', 'w', 'rq')
   if f[1] ~= 'running' or f[2] ~= token then
     return nil
   end
   return { jtype = f[3], attempts = tonumber(f[4]), max = tonumber(f[5]), priority = tonumber(f[6]),
-           seq = tonumber(f[7]), holder = f[8] }
+           seq = tonumber(f[7]), holder = f[8], queue = queue_of(f[3], f[9]) }
 end
 
--- Validates one insert row (9 fields from ARGV[base]) without writing.
+-- Insert rows: 15 ARGV each, from `base`:
+--   +0 id  +1 type  +2 priority  +3 max_attempts  +4 lease_ms  +5 delay_ms  +6 at_ms  +7 payload
+--   +8 parent  +9 resource  +10 effect  +11 unique key  +12 unique while  +13 requirements
+--   +14 attributes (JSON object, or '')
+local ROW = 15
+
+-- Validates one row without writing.
 local function check_row(base)
   if ARGV[base] == nil or ARGV[base] == '' then error('ERR job: missing job id') end
   if ARGV[base + 1] == nil or ARGV[base + 1] == '' then error('ERR job: missing job type') end
@@ -112,37 +223,129 @@ local function check_row(base)
   int(ARGV[base + 4], 'lease_ms')
   int(ARGV[base + 5], 'delay_ms')
   int(ARGV[base + 6], 'at_ms')
-  if ARGV[base + 7] == nil then error('ERR job: missing payload') end
+  if ARGV[base + 14] == nil then error('ERR job: short insert row') end
+  local fx = ARGV[base + 10]
+  if fx ~= '' and fx ~= 'create' and fx ~= 'update' and fx ~= 'delete' then
+    error('ERR job: unknown resource effect `' .. fx .. '`')
+  end
 end
 
--- Inserts the row at ARGV[base]: id, type, priority, max_attempts, lease_ms, delay_ms, at_ms,
--- payload, parent. Returns 1, or 0 when the id exists (a retried insert).
-local function insert_row(base, now, inline_max)
-  local id = ARGV[base]
-  local key = P .. 'j:' .. id
-  if redis.call('EXISTS', key) == 1 then
-    return 0
+local function unique_field(base)
+  if ARGV[base + 11] == '' then
+    return nil
   end
-  local jtype, priority = ARGV[base + 1], tonumber(ARGV[base + 2])
-  local delay, at = tonumber(ARGV[base + 5]), tonumber(ARGV[base + 6])
-  local payload = ARGV[base + 7]
+  return ARGV[base + 1] .. '\0' .. ARGV[base + 11]
+end
+
+-- Plans `count` rows from `first` without writing: each is 'new', 'exists' (its id is stored or
+-- earlier in the batch) or a duplicate of a live unique job. `pred` seeds predicted resource
+-- states (rk -> bool). Returns the plan, or nil, the row index and the resource when a row needs
+-- a resource that will not exist (the whole batch is refused).
+local function plan_rows(first, count, pred)
+  local plan, ids, uniques = {}, {}, {}
+  for i = 0, count - 1 do
+    local b = first + i * ROW
+    local id = ARGV[b]
+    if ids[id] or redis.call('EXISTS', P .. 'j:' .. id) == 1 then
+      plan[i + 1] = { kind = 'exists' }
+    else
+      ids[id] = true
+      local ukey = unique_field(b)
+      local live = ukey and (uniques[ukey] or redis.call('HGET', P .. 'uniq', ukey))
+      if live then
+        plan[i + 1] = { kind = 'dup', of = live }
+      else
+        local rk, fx = ARGV[b + 9], ARGV[b + 10]
+        local entry = { kind = 'new', ukey = ukey }
+        if rk ~= '' then
+          local exists = pred[rk]
+          if exists == nil then
+            local stored = redis.call('HGET', P .. 'rp', rk)
+            if stored then exists = stored == '1' else exists = resource_exists(rk) end
+          end
+          if (fx == 'update' or fx == 'delete') and not exists then
+            return nil, i, rk
+          end
+          if fx == 'create' then exists = true elseif fx == 'delete' then exists = false end
+          pred[rk] = exists
+          entry.pred = exists
+        end
+        if ukey then uniques[ukey] = id end
+        plan[i + 1] = entry
+      end
+    end
+  end
+  return plan
+end
+
+-- Writes a planned new row. With `head_rk`, a row bound to that resource is left for the caller
+-- to put at the head of the FIFO (REPLACE) and starts blocked.
+local function insert_row(base, now, inline_max, entry, head_rk)
+  local id, jtype = ARGV[base], ARGV[base + 1]
+  local key = P .. 'j:' .. id
+  local priority = tonumber(ARGV[base + 2])
   local seq = redis.call('INCR', P .. 'seq')
   redis.call('HSET', key, 't', jtype, 'p', priority, 'q', seq, 'c', fmt(now), 'a', 0,
     'm', ARGV[base + 3], 'l', ARGV[base + 4])
-  if ARGV[base + 8] ~= '' then
-    redis.call('HSET', key, 'pa', ARGV[base + 8])
-  end
+  local payload = ARGV[base + 7]
   if #payload <= inline_max then
     redis.call('HSET', key, 'd', payload)
   else
     redis.call('SET', P .. 'a:' .. id, payload)
   end
-  local run_at = now + delay
-  if at > run_at then run_at = at end
-  if run_at > now then
-    make_delayed(id, jtype, run_at)
-  else
-    make_ready(id, jtype, priority, seq)
+  if ARGV[base + 8] ~= '' then redis.call('HSET', key, 'pa', ARGV[base + 8]) end
+  local reqs = ARGV[base + 13]
+  if reqs ~= '' then
+    redis.call('HSET', key, 'rq', reqs)
+    if redis.call('SADD', P .. 'q:' .. jtype, reqs) == 1 then
+      -- A new requirement set: wake the type's workers so they learn to wait on it too.
+      redis.call('ZADD', P .. 'w:' .. jtype, 0, 'r')
+    end
   end
-  return 1
+  if entry.ukey then
+    redis.call('HSET', key, 'uk', entry.ukey)
+    if ARGV[base + 12] == 'queued' then redis.call('HSET', key, 'uw', 'q') end
+    redis.call('HSET', P .. 'uniq', entry.ukey, id)
+  end
+  if ARGV[base + 14] ~= '' then
+    for name, value in pairs(cjson.decode(ARGV[base + 14])) do
+      redis.call('HSET', key, '@' .. name, tostring(value))
+    end
+  end
+  local run_at = now + tonumber(ARGV[base + 5])
+  local at = tonumber(ARGV[base + 6])
+  if at > run_at then run_at = at end
+  if run_at > now then redis.call('HSET', key, 'ra', fmt(run_at)) end
+  local rk = ARGV[base + 9]
+  if rk ~= '' then
+    redis.call('HSET', key, 'rk', rk)
+    if ARGV[base + 10] ~= '' then redis.call('HSET', key, 'fx', ARGV[base + 10]) end
+    if rk == head_rk then
+      redis.call('HSET', key, 's', 'blocked')
+      return
+    end
+    redis.call('HSET', P .. 'rp', rk, entry.pred and 1 or 0)
+    if redis.call('RPUSH', P .. 'res:' .. rk, id) > 1 then
+      redis.call('HSET', key, 's', 'blocked')
+      return
+    end
+  end
+  local queue = queue_of(jtype, reqs)
+  if run_at > now then
+    make_delayed(id, queue, run_at)
+  else
+    make_ready(id, queue, priority, seq)
+  end
+end
+
+-- The reply for planned rows: 'new', 'exists', or 'dup:<live id>' each.
+local function plan_reply(plan, out)
+  for i, entry in ipairs(plan) do
+    if entry.kind == 'dup' then
+      out[#out + 1] = 'dup:' .. entry.of
+    else
+      out[#out + 1] = entry.kind
+    end
+  end
+  return out
 end

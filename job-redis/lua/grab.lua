@@ -1,8 +1,12 @@
 -- grab.lua: GRAB: reap expired leases, promote due delayed jobs, then lease up to `limit` ready
--- jobs of the given types in (priority, FIFO) order, each with a new fencing token.
+-- jobs of the given types that the caller's capabilities allow, in (priority, FIFO) order, each
+-- with a new fencing token. With a filter, only jobs whose attributes match are taken, and only
+-- the first `window` jobs of each ready set are looked at.
 -- KEYS[1] shard prefix
 -- ARGV[1] limit  ARGV[2] default lease_ms  ARGV[3] holder (JSON)  ARGV[4] max lease expiries
--- ARGV[5] history cap  ARGV[6] failed keep count  ARGV[7] failed max age ms  ARGV[8..] types
+-- ARGV[5] history cap  ARGV[6] failed keep count  ARGV[7] failed max age ms
+-- ARGV[8] capabilities (comma-separated)  ARGV[9] filter (JSON object, or '')  ARGV[10] window
+-- ARGV[11..] types
 -- returns: {next_wake_ms (-1: none), then per job: id, type, payload, attempt, max_attempts,
 --           token, lease_ms}
 local limit = int(ARGV[1], 'limit')
@@ -10,12 +14,17 @@ local default_lease = int(ARGV[2], 'lease_ms')
 local holder = ARGV[3]
 local max_expiries = int(ARGV[4], 'max_lease_expiries')
 local cap, failed_keep, failed_age = failure_args(5)
+local window = int(ARGV[10], 'window')
+local filter = nil
+if ARGV[9] ~= '' then
+  filter = cjson.decode(ARGV[9])
+end
 local now = now_ms()
 
 -- 1. Expired leases: back to ready at their old place, or failed past the expiry limit.
 local expired = redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', now, 'LIMIT', 0, 100)
 for _, id in ipairs(expired) do
-  local f = redis.call('HMGET', P .. 'j:' .. id, 's', 't', 'a', 'x', 'p', 'q', 'w')
+  local f = redis.call('HMGET', P .. 'j:' .. id, 's', 't', 'a', 'x', 'p', 'q', 'w', 'rq')
   if f[1] ~= 'running' then
     redis.call('ZREM', P .. 'leases', id)
   else
@@ -24,11 +33,11 @@ for _, id in ipairs(expired) do
     redis.call('HSET', P .. 'j:' .. id, 'a', attempt - 1)
     push_failure(id, now, attempt, 'lease_expired', 'lease expired before the job finished', f[7], cap)
     if expiries > max_expiries then
-      finish(id, 'failed', now, failed_keep, failed_age)
+      finish(id, 'failed', now, failed_keep, failed_age, cap)
     else
       redis.call('ZREM', P .. 'leases', id)
       redis.call('HDEL', P .. 'j:' .. id, 'w')
-      make_ready(id, f[2], tonumber(f[5]), tonumber(f[6]))
+      make_ready(id, queue_of(f[2], f[8]), tonumber(f[5]), tonumber(f[6]))
     end
   end
 end
@@ -37,60 +46,94 @@ end
 local due = redis.call('ZRANGEBYSCORE', P .. 'delayed', '-inf', now, 'LIMIT', 0, 200)
 for _, id in ipairs(due) do
   redis.call('ZREM', P .. 'delayed', id)
-  local f = redis.call('HMGET', P .. 'j:' .. id, 's', 't', 'p', 'q')
+  local f = redis.call('HMGET', P .. 'j:' .. id, 's', 't', 'p', 'q', 'rq')
   if f[1] == 'delayed' then
-    make_ready(id, f[2], tonumber(f[3]), tonumber(f[4]))
+    make_ready(id, queue_of(f[2], f[5]), tonumber(f[3]), tonumber(f[4]))
   end
 end
 
--- 3. Pop the best `limit` jobs across the types.
+-- 3. The queues this caller may take: each type, plus each of its requirement sets that the
+--    capabilities cover.
+local has = {}
+for capability in string.gmatch(ARGV[8], '[^,]+') do
+  has[capability] = true
+end
+local queues = {}
+for i = 11, #ARGV do
+  queues[#queues + 1] = ARGV[i]
+  for _, reqs in ipairs(redis.call('SMEMBERS', P .. 'q:' .. ARGV[i])) do
+    local ok = true
+    for need in string.gmatch(reqs, '[^,]+') do
+      if not has[need] then ok = false break end
+    end
+    if ok then queues[#queues + 1] = queue_of(ARGV[i], reqs) end
+  end
+end
+
+local function matches(id)
+  for name, value in pairs(filter) do
+    if redis.call('HGET', P .. 'j:' .. id, '@' .. name) ~= tostring(value) then
+      return false
+    end
+  end
+  return true
+end
+
+-- 4. Pop the best `limit` jobs across those queues.
 local picked = {}
-if #ARGV == 8 then
-  local popped = redis.call('ZPOPMIN', P .. 'r:' .. ARGV[8], limit)
+if #queues == 1 and not filter then
+  local popped = redis.call('ZPOPMIN', P .. 'r:' .. queues[1], limit)
   for i = 1, #popped, 2 do
-    picked[#picked + 1] = { id = popped[i], jtype = ARGV[8] }
+    picked[#picked + 1] = { id = popped[i], queue = queues[1] }
   end
 elseif limit > 0 then
   local candidates = {}
-  for i = 8, #ARGV do
-    local rows = redis.call('ZRANGE', P .. 'r:' .. ARGV[i], 0, limit - 1, 'WITHSCORES')
+  for _, queue in ipairs(queues) do
+    local rows = redis.call('ZRANGE', P .. 'r:' .. queue, 0, (filter and window or limit) - 1, 'WITHSCORES')
+    local taken = 0
     for j = 1, #rows, 2 do
-      candidates[#candidates + 1] = { id = rows[j], score = tonumber(rows[j + 1]), jtype = ARGV[i] }
+      if taken < limit and (not filter or matches(rows[j])) then
+        candidates[#candidates + 1] = { id = rows[j], score = tonumber(rows[j + 1]), queue = queue }
+        taken = taken + 1
+      end
     end
   end
   table.sort(candidates, function(a, b) return a.score < b.score end)
   for i = 1, math.min(limit, #candidates) do
     local c = candidates[i]
-    redis.call('ZREM', P .. 'r:' .. c.jtype, c.id)
+    redis.call('ZREM', P .. 'r:' .. c.queue, c.id)
     picked[#picked + 1] = c
   end
 end
 
--- 4. Lease each one.
+-- 5. Lease each one.
 local out = { -1 }
 for _, c in ipairs(picked) do
   local key = P .. 'j:' .. c.id
   local token = redis.call('INCR', P .. 'seq')
   local attempt = redis.call('HINCRBY', key, 'a', 1)
-  local f = redis.call('HMGET', key, 'd', 'm', 'l')
+  local f = redis.call('HMGET', key, 'd', 'm', 'l', 't', 'uw', 'uk')
   local lease = tonumber(f[3]) or 0
   if lease <= 0 then lease = default_lease end
   redis.call('HSET', key, 's', 'running', 'tk', token, 'w', holder, 'st', fmt(now))
   redis.call('ZADD', P .. 'leases', fmt(now + lease), c.id)
+  if f[5] == 'q' then
+    free_unique(c.id, f[6])
+  end
   local payload = f[1]
   if not payload then
     payload = redis.call('GET', P .. 'a:' .. c.id) or ''
   end
   local n = #out
-  out[n + 1], out[n + 2], out[n + 3], out[n + 4] = c.id, c.jtype, payload, attempt
+  out[n + 1], out[n + 2], out[n + 3], out[n + 4] = c.id, f[4], payload, attempt
   out[n + 5], out[n + 6], out[n + 7] = tonumber(f[2]) or 1, token, lease
 end
 
--- 5. Re-arm the wake marker of every type with work left (one waiter wakes the next), and
+-- 6. Re-arm the wake marker of every queue with work left (one waiter wakes the next), and
 --    tell the caller when the next delayed job or lease falls due.
-for i = 8, #ARGV do
-  if redis.call('ZCARD', P .. 'r:' .. ARGV[i]) > 0 then
-    redis.call('ZADD', P .. 'w:' .. ARGV[i], 0, 'r')
+for _, queue in ipairs(queues) do
+  if redis.call('ZCARD', P .. 'r:' .. queue) > 0 then
+    redis.call('ZADD', P .. 'w:' .. queue, 0, 'r')
   end
 end
 local next_at = nil

@@ -11,5 +11,5 @@ if not job then
 end
 local now = now_ms()
 push_failure(id, now, job.attempts, ARGV[3], ARGV[4], job.holder, cap)
-finish(id, 'failed', now, keep, age)
+finish(id, 'failed', now, keep, age, cap)
 return 'failed'

@@ -20,15 +20,15 @@ if limit >= 0 then
   if defers > limit then
     push_failure(id, now, job.attempts, 'defer_limit',
       'deferred ' .. defers .. ' times, over the limit of ' .. limit, job.holder, cap)
-    finish(id, 'failed', now, keep, age)
+    finish(id, 'failed', now, keep, age, cap)
     return 'failed'
   end
 end
 redis.call('ZREM', P .. 'leases', id)
 redis.call('HDEL', key, 'w')
 if delay <= 0 then
-  make_ready(id, job.jtype, job.priority, job.seq)
+  make_ready(id, job.queue, job.priority, job.seq)
 else
-  make_delayed(id, job.jtype, now + delay)
+  make_delayed(id, job.queue, now + delay)
 end
 return 'ok'

@@ -1,22 +1,61 @@
 -- replace.lua: REPLACE: complete a held job and insert its children (any types), atomically.
+-- Children bound to the parent's resource take the parent's place at the head of its FIFO, in
+-- order, so a chain keeps its resource. A child whose unique key is live is answered as a
+-- duplicate and the rest goes through; a child that needs a resource that will not exist refuses
+-- the whole REPLACE (nothing changes).
 -- KEYS[1] shard prefix
 -- ARGV[1] id  ARGV[2] token  ARGV[3] done keep count  ARGV[4] done max age ms
--- ARGV[5] inline_max  ARGV[6] count  ARGV[7..] count rows of 9 as in insert.lua
--- returns: {'ok', then 1 stored / 0 exists per child} or {'lost'}
+-- ARGV[5] inline_max  ARGV[6] count  ARGV[7..] count rows of 15 (see common.lua)
+-- returns: {'ok', per child 'new' | 'exists' | 'dup:<id>'}, {'lost'} or {'refused', index, resource}
 local id, token = ARGV[1], ARGV[2]
 local keep, age = int(ARGV[3], 'done_keep'), int(ARGV[4], 'done_age')
 local inline_max = int(ARGV[5], 'inline_max')
 local count = int(ARGV[6], 'count')
 for i = 0, count - 1 do
-  check_row(7 + i * 9)
+  check_row(7 + i * ROW)
 end
 if not held(id, token) then
   return { 'lost' }
 end
+local parent = redis.call('HMGET', P .. 'j:' .. id, 'rk', 'fx')
+local rk, fx = parent[1], parent[2]
+local pred = {}
+if rk then
+  -- Children at the head see the resource as the parent leaves it.
+  if fx == 'create' then
+    pred[rk] = true
+  elseif fx == 'delete' then
+    pred[rk] = false
+  else
+    pred[rk] = resource_exists(rk)
+  end
+end
+local plan, bad, bad_rk = plan_rows(7, count, pred)
+if not plan then
+  return { 'refused', bad, bad_rk }
+end
 local now = now_ms()
-local out = { 'ok' }
-for i = 0, count - 1 do
-  out[i + 2] = insert_row(7 + i * 9, now, inline_max)
+local heads, effects = {}, false
+for i, entry in ipairs(plan) do
+  local base = 7 + (i - 1) * ROW
+  if entry.kind == 'new' then
+    insert_row(base, now, inline_max, entry, rk)
+    if rk and ARGV[base + 9] == rk then
+      heads[#heads + 1] = ARGV[base]
+      if ARGV[base + 10] == 'create' or ARGV[base + 10] == 'delete' then effects = true end
+    end
+  end
+end
+if rk and #heads > 0 then
+  local list = P .. 'res:' .. rk
+  redis.call('LREM', list, 1, id)
+  for i = #heads, 1, -1 do
+    redis.call('LPUSH', list, heads[i])
+  end
 end
 finish(id, 'completed', now, keep, age)
-return out
+if rk and effects then
+  revalidate(rk, id, now, keep, age, 50)
+  promote_head(rk, now)
+end
+return plan_reply(plan, { 'ok' })

@@ -14,14 +14,14 @@ end
 local now = now_ms()
 push_failure(id, now, job.attempts, ARGV[4], ARGV[5], job.holder, cap)
 if job.attempts >= job.max then
-  finish(id, 'failed', now, keep, age)
+  finish(id, 'failed', now, keep, age, cap)
   return 'failed'
 end
 redis.call('ZREM', P .. 'leases', id)
 redis.call('HDEL', P .. 'j:' .. id, 'w')
 if retry_ms <= 0 then
-  make_ready(id, job.jtype, job.priority, job.seq)
+  make_ready(id, job.queue, job.priority, job.seq)
 else
-  make_delayed(id, job.jtype, now + retry_ms)
+  make_delayed(id, job.queue, now + retry_ms)
 end
 return 'retry'

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use job_core::{
     Ack, Backend, Completion, Details, FailureKind, FailureNote, FailureRecord, Grab, Grabbed,
-    GrabbedJob, Inserted, Job, JobId, JobState, Lease, NewJob, Release, Start,
+    GrabbedJob, Inserted, Job, JobId, JobState, Lease, NewJob, Release, ResourceState, Start,
 };
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Value};
@@ -18,6 +18,8 @@ use crate::{Config, Error, Result, scripts};
 /// Rows per INSERT script call: big enough to amortise the round trip, small enough that one
 /// script never blocks Redis for long.
 const INSERT_CHUNK: usize = 500;
+/// How many ready jobs per ready set a filtered grab looks at.
+const FILTER_WINDOW: usize = 1000;
 /// Failure messages are cut to this many bytes.
 const MESSAGE_MAX: usize = 4096;
 /// How much longer than its own timeout a blocking wait may take before the watchdog drops the
@@ -184,13 +186,8 @@ impl Client {
                 push_row(&mut invocation, job, None);
             }
             let reply = Reply::of("insert");
-            let stored = reply.flags(self.invoke(&invocation).await?, chunk.len())?;
-            answers.extend(
-                chunk
-                    .iter()
-                    .zip(stored)
-                    .map(|(job, new)| inserted(job.id(), new)),
-            );
+            let inserted = decode_inserted(&reply, self.invoke(&invocation).await?, chunk)?;
+            answers.extend(inserted.ok_or_else(|| reply.error("unexpected `lost`"))?);
         }
         Ok(answers)
     }
@@ -249,6 +246,42 @@ impl Client {
         self.state_change("retry", id, &invocation, "ok").await
     }
 
+    /// Returns a resource's state: whether it exists, the running job, and the queued jobs in
+    /// order (at most the first 1,000).
+    ///
+    /// # Errors
+    ///
+    /// Connection errors.
+    pub async fn resource(&self, key: &str) -> Result<ResourceState> {
+        const LIMIT: usize = 1000;
+        let mut invocation = scripts::RESOURCE.prepare_invoke();
+        invocation.key(self.shard().prefix()).arg(key).arg(LIMIT);
+        let reply = Reply::of("resource");
+        let items = reply.array(self.invoke(&invocation).await?)?;
+        if items.len() < 3 {
+            return Err(reply.error(format!("expected at least 3 items, got {}", items.len())));
+        }
+        let mut items = items.into_iter();
+        let exists = reply.int(&items.next().unwrap_or_default())? == 1;
+        let total = usize::try_from(reply.int(&items.next().unwrap_or_default())?).unwrap_or(0);
+        let head_state = reply.string(items.next().unwrap_or_default())?;
+        let queued = items
+            .map(|item| {
+                let text = reply.string(item)?;
+                text.parse()
+                    .map_err(|_| reply.error(format!("bad job id `{text}`")))
+            })
+            .collect::<Result<Vec<JobId>>>()?;
+        let running = queued.first().copied().filter(|_| head_state == "running");
+        Ok(ResourceState::new(
+            key.to_owned(),
+            exists,
+            running,
+            queued,
+            total,
+        ))
+    }
+
     async fn state_change(
         &self,
         script: &'static str,
@@ -261,6 +294,14 @@ impl Client {
         match answer.as_str() {
             answer if answer == ok => Ok(()),
             "missing" => Err(Error::NotFound { id }),
+            "refused" => {
+                let details = self.details(id).await?.ok_or(Error::NotFound { id })?;
+                Err(Error::ResourceNotFound {
+                    id,
+                    job_type: details.name,
+                    resource: details.resource.unwrap_or_default(),
+                })
+            }
             state => Err(Error::WrongState {
                 id,
                 operation: script,
@@ -319,6 +360,32 @@ impl Client {
             })
     }
 
+    /// The wake markers of every queue `grab` may take from: each type's own, and those of its
+    /// requirement sets that the capabilities cover.
+    async fn wake_keys(&self, grab: &Grab<'_>) -> Result<Vec<String>> {
+        let shard = self.shard();
+        let mut keys: Vec<String> = grab.types.iter().map(|t| shard.wake(t)).collect();
+        if grab.capabilities.is_empty() {
+            return Ok(keys);
+        }
+        let mut pipe = redis::pipe();
+        for job_type in grab.types {
+            pipe.smembers(shard.requirement_sets(job_type));
+        }
+        let sets: Vec<Vec<String>> = pipe.query_async(&mut self.connection()).await?;
+        for (job_type, sets) in grab.types.iter().zip(sets) {
+            for requirements in sets {
+                if requirements
+                    .split(',')
+                    .all(|need| grab.capabilities.iter().any(|c| c == need))
+                {
+                    keys.push(shard.wake(&format!("{job_type}|{requirements}")));
+                }
+            }
+        }
+        Ok(keys)
+    }
+
     fn return_waiter(&self, conn: MultiplexedConnection) {
         if let Ok(mut idle) = self.inner.waiters.lock() {
             idle.push(conn);
@@ -333,14 +400,6 @@ impl Client {
             .arg(self.inner.config.history_limit)
             .arg(keep.count)
             .arg(millis(keep.age));
-    }
-}
-
-fn inserted(id: JobId, new: bool) -> Inserted {
-    if new {
-        Inserted::New(id)
-    } else {
-        Inserted::Exists(id)
     }
 }
 
@@ -384,7 +443,77 @@ fn push_row(invocation: &mut redis::ScriptInvocation<'_>, job: &NewJob, parent: 
         .arg(delay)
         .arg(at)
         .arg(job.payload())
-        .arg(parent.map(|id| id.to_string()).unwrap_or_default());
+        .arg(parent.map(|id| id.to_string()).unwrap_or_default())
+        .arg(job.resource().unwrap_or_default())
+        .arg(options.effect().map_or("", |effect| effect.as_str()))
+        .arg(job.unique_key().unwrap_or_default())
+        .arg(options.unique_while().as_str())
+        .arg(job.requires().join(","))
+        .arg(attributes_json(job.attributes()));
+}
+
+/// Attributes as a JSON object, or empty for none.
+fn attributes_json(attributes: &[(String, String)]) -> String {
+    if attributes.is_empty() {
+        return String::new();
+    }
+    let map: serde_json::Map<String, serde_json::Value> = attributes
+        .iter()
+        .map(|(name, value)| (name.clone(), serde_json::Value::String(value.clone())))
+        .collect();
+    serde_json::Value::Object(map).to_string()
+}
+
+/// Decodes the answer of a script that inserts rows: `{'ok', per row 'new' | 'exists' |
+/// 'dup:<id>'}`, or `{'refused', index, resource}`, or `{'lost'}` (REPLACE).
+fn decode_inserted(reply: &Reply, value: Value, jobs: &[NewJob]) -> Result<Option<Vec<Inserted>>> {
+    let mut items = reply.array(value)?.into_iter();
+    let status = reply.string(items.next().ok_or_else(|| reply.error("empty reply"))?)?;
+    match status.as_str() {
+        "ok" => {}
+        "lost" => return Ok(None),
+        "refused" => {
+            let index = reply.int(&items.next().unwrap_or_default())?;
+            let resource = reply.string(items.next().unwrap_or_default())?;
+            let job = usize::try_from(index)
+                .ok()
+                .and_then(|i| jobs.get(i))
+                .ok_or_else(|| reply.error(format!("refused row {index} out of range")))?;
+            return Err(Error::ResourceNotFound {
+                id: job.id(),
+                job_type: job.name().to_owned(),
+                resource,
+            });
+        }
+        other => return Err(reply.error(format!("unknown status `{other}`"))),
+    }
+    let answers: Vec<_> = items.collect();
+    if answers.len() != jobs.len() {
+        return Err(reply.error(format!(
+            "expected {} answers, got {}",
+            jobs.len(),
+            answers.len()
+        )));
+    }
+    answers
+        .into_iter()
+        .zip(jobs)
+        .map(|(answer, job)| {
+            let answer = reply.string(answer)?;
+            Ok(match answer.as_str() {
+                "new" => Inserted::New(job.id()),
+                "exists" => Inserted::Exists(job.id()),
+                other => {
+                    let live = other
+                        .strip_prefix("dup:")
+                        .and_then(|id| id.parse().ok())
+                        .ok_or_else(|| reply.error(format!("unknown answer `{other}`")))?;
+                    Inserted::Duplicate(live)
+                }
+            })
+        })
+        .collect::<Result<Vec<_>>>()
+        .map(Some)
 }
 
 fn decode_details(id: JobId, fields: Value, args: Value, history: Value) -> Result<Details> {
@@ -438,6 +567,16 @@ fn decode_details(id: JobId, fields: Value, args: Value, history: Value) -> Resu
         holder,
         result: map.get("r").cloned().map(|v| reply.bytes(v)).transpose()?,
         failures,
+        resource: text("rk")?,
+        // Stored as `<type>\0<key>`, scoped to the type.
+        unique_key: text("uk")?.map(|k| {
+            k.split_once('\0')
+                .map_or(k.clone(), |(_, key)| key.to_owned())
+        }),
+        requires: text("rq")?
+            .map(|r| r.split(',').map(str::to_owned).collect())
+            .unwrap_or_default(),
+        parent: text("pa")?.and_then(|p| p.parse().ok()),
     })
 }
 
@@ -486,7 +625,10 @@ impl Backend for Client {
             .arg(config.max_lease_expiries)
             .arg(config.history_limit)
             .arg(config.keep_failed.count)
-            .arg(millis(config.keep_failed.age));
+            .arg(millis(config.keep_failed.age))
+            .arg(grab.capabilities.join(","))
+            .arg(attributes_json(grab.filter))
+            .arg(FILTER_WINDOW);
         for job_type in grab.types {
             invocation.arg(*job_type);
         }
@@ -578,7 +720,7 @@ impl Backend for Client {
         }
     }
 
-    async fn replace(&self, lease: &Lease, children: &[NewJob]) -> Result<Ack> {
+    async fn replace(&self, lease: &Lease, children: &[NewJob]) -> Result<(Ack, Vec<Inserted>)> {
         for child in children {
             self.check_size(child)?;
         }
@@ -596,12 +738,9 @@ impl Backend for Client {
             push_row(&mut invocation, child, Some(lease.id));
         }
         let reply = Reply::of("replace");
-        let mut items = reply.array(self.invoke(&invocation).await?)?.into_iter();
-        let status = reply.string(items.next().ok_or_else(|| reply.error("empty reply"))?)?;
-        match status.as_str() {
-            "ok" => Ok(Ack::Ok),
-            "lost" => Ok(Ack::Lost),
-            other => Err(reply.error(format!("unknown status `{other}`"))),
+        match decode_inserted(&reply, self.invoke(&invocation).await?, children)? {
+            Some(inserted) => Ok((Ack::Ok, inserted)),
+            None => Ok((Ack::Lost, Vec::new())),
         }
     }
 
@@ -632,10 +771,10 @@ impl Backend for Client {
         Reply::of("heartbeat").flags(self.invoke(&invocation).await?, leases.len())
     }
 
-    async fn wait(&self, types: &[&str], timeout: Duration) -> Result<()> {
+    async fn wait(&self, grab: &Grab<'_>, timeout: Duration) -> Result<()> {
         // Redis reads a 0 timeout as "forever"; 2 ms is the shortest that blocks at all.
         let timeout = timeout.max(Duration::from_millis(2));
-        let keys: Vec<String> = types.iter().map(|t| self.shard().wake(t)).collect();
+        let keys = self.wake_keys(grab).await?;
         let mut conn = self.waiter().await?;
         let mut cmd = redis::cmd("BZPOPMIN");
         cmd.arg(&keys).arg(timeout.as_secs_f64());

@@ -53,6 +53,17 @@ pub enum Error {
         /// The job's state.
         state: job_core::JobState,
     },
+    /// The job needs a resource that does not exist and that no job queued ahead creates (or
+    /// that a job queued ahead deletes): refused at once, nothing stored.
+    #[error("job {id} of type `{job_type}` needs resource `{resource}`, which will not exist")]
+    ResourceNotFound {
+        /// The job refused (in a batch: the first one).
+        id: job_core::JobId,
+        /// The wire name of its type.
+        job_type: String,
+        /// The resource.
+        resource: String,
+    },
     /// Encoding or decoding a job failed.
     #[error(transparent)]
     Job(#[from] job_core::Error),

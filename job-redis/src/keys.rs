@@ -26,6 +26,12 @@ impl Shard {
         format!("{}w:{job_type}", self.prefix)
     }
 
+    /// `q:<type>`: the requirement sets in use for a type (each has its own ready set
+    /// `r:<type>|<set>` and markers `w:<type>|<set>`).
+    pub(crate) fn requirement_sets(&self, job_type: &str) -> String {
+        format!("{}q:{job_type}", self.prefix)
+    }
+
     /// `r:<type>`: the ready set of a type.
     #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     pub(crate) fn ready(&self, job_type: &str) -> String {
@@ -50,5 +56,6 @@ mod tests {
         assert_eq!(shard.wake("mail.send"), "app:{0}:w:mail.send");
         assert_eq!(shard.ready("mail.send"), "app:{0}:r:mail.send");
         assert_eq!(shard.delayed(), "app:{0}:delayed");
+        assert_eq!(shard.requirement_sets("render"), "app:{0}:q:render");
     }
 }

@@ -33,3 +33,4 @@ script!(RELEASE, "release.lua");
 script!(CANCEL, "cancel.lua");
 script!(RETRY, "retry.lua");
 script!(DETAILS, "details.lua", "#!lua flags=no-writes\n");
+script!(RESOURCE, "resource.lua", "#!lua flags=no-writes\n");

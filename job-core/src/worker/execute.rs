@@ -145,7 +145,7 @@ where
             Ended::Outcome(OutcomeKind::Replace(children)) => {
                 tracing::debug!(children = children.len(), "job replaced");
                 match backend.replace(&lease, &children).await {
-                    Ok(ack) => Some(ack),
+                    Ok((ack, _)) => Some(ack),
                     // A child that cannot be stored (too large) will not fit on a retry either.
                     Err(error) => {
                         let note = FailureNote::new(

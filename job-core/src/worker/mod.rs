@@ -57,6 +57,8 @@ pub struct WorkerConfig {
     pub max_grab: usize,
     /// The lease of jobs whose type sets none.
     pub lease: Duration,
+    /// What this worker can do; it takes only jobs whose requirements these cover.
+    pub capabilities: Vec<String>,
 }
 
 impl Default for WorkerConfig {
@@ -67,6 +69,7 @@ impl Default for WorkerConfig {
             poll: Duration::from_secs(5),
             max_grab: 200,
             lease: Duration::from_secs(60),
+            capabilities: Vec::new(),
         }
     }
 }
@@ -125,6 +128,18 @@ where
     #[must_use]
     pub fn lease(mut self, lease: Duration) -> Self {
         self.config.lease = lease.max(Duration::from_millis(30));
+        self
+    }
+
+    /// Declares what this worker can do, like `"gpu"` or `"region=eu"`: it takes jobs whose
+    /// required capabilities are all among these (and jobs that require none).
+    #[must_use]
+    pub fn capabilities<I, C>(mut self, capabilities: I) -> Self
+    where
+        I: IntoIterator<Item = C>,
+        C: Into<String>,
+    {
+        self.config.capabilities = capabilities.into_iter().map(Into::into).collect();
         self
     }
 
@@ -252,7 +267,8 @@ where
                 free.min(config.max_grab),
                 config.lease,
                 &self.worker.holder,
-            );
+            )
+            .with_capabilities(&config.capabilities);
             let grabbed = match self.worker.backend.grab(&grab).await {
                 Ok(grabbed) => {
                     failures = 0;
@@ -291,7 +307,7 @@ where
                     .map_or(config.poll, |due| due.min(config.poll));
                 tracing::trace!(?wait, "nothing ready; waiting for a wake-up");
                 let waited = tokio::select! {
-                    waited = self.worker.backend.wait(&self.types, wait) => waited,
+                    waited = self.worker.backend.wait(&grab, wait) => waited,
                     () = self.stop.cancelled() => Ok(()),
                 };
                 if let Err(error) = waited {
