@@ -2,14 +2,19 @@
 //!
 //! Adding a key takes four steps: a [`Symbol`] const, its place in [`JOB_KEYS`], a field of
 //! [`JobAttrs`] and an arm in [`JobAttrs::parse_key`]; `expand.rs` then turns the field into a
-//! `JobOptions` setter.
+//! `JobOptions` setter, or into a `Job` method for the keys that name fields (`resource`,
+//! `unique`), which [`Target::field`] checks against the struct.
 
 use std::fmt;
 
 use proc_macro2::TokenStream;
 use quote::ToTokens;
+use syn::ext::IdentExt;
 use syn::meta::ParseNestedMeta;
-use syn::{Attribute, Expr, ExprLit, ExprUnary, Lit, LitInt, LitStr, Path, Token, UnOp};
+use syn::{
+    Attribute, Data, DeriveInput, Expr, ExprArray, ExprLit, ExprUnary, Fields, Ident, Index, Lit,
+    LitInt, LitStr, Member, Path, Token, UnOp,
+};
 
 /// The name of one attribute key, compared with paths like serde's `symbol.rs`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,6 +41,11 @@ const LEASE: Symbol = Symbol("lease");
 const TIMEOUT: Symbol = Symbol("timeout");
 const PRIORITY: Symbol = Symbol("priority");
 const MAX_DEFERS: Symbol = Symbol("max_defers");
+const RESOURCE: Symbol = Symbol("resource");
+const EFFECT: Symbol = Symbol("effect");
+const UNIQUE: Symbol = Symbol("unique");
+const UNIQUE_WHILE: Symbol = Symbol("unique_while");
+const REQUIRES: Symbol = Symbol("requires");
 const CRATE: Symbol = Symbol("crate");
 
 /// Keys inside `backoff(...)`.
@@ -44,6 +54,13 @@ const EXPONENTIAL: Symbol = Symbol("exponential");
 const MAX: Symbol = Symbol("max");
 /// String values of `backoff = "..."`.
 const SMTP: &str = "smtp";
+/// String values of `effect = "..."`.
+const CREATE: &str = "create";
+const UPDATE: &str = "update";
+const DELETE: &str = "delete";
+/// String values of `unique_while = "..."`.
+const LIVE: &str = "live";
+const QUEUED: &str = "queued";
 
 /// The keys a `#[derive(Job)]` struct accepts, in the order error messages list them.
 const JOB_KEYS: &[Symbol] = &[
@@ -54,6 +71,11 @@ const JOB_KEYS: &[Symbol] = &[
     TIMEOUT,
     PRIORITY,
     MAX_DEFERS,
+    RESOURCE,
+    EFFECT,
+    UNIQUE,
+    UNIQUE_WHILE,
+    REQUIRES,
     CRATE,
 ];
 /// The keys a `#[derive(JobSet)]` enum accepts.
@@ -62,6 +84,13 @@ const SET_KEYS: &[Symbol] = &[CRATE];
 const EXPECT_NAME: &str = "a non-empty string, like `name = \"mail.send\"`";
 const EXPECT_DURATION: &str = "a duration like \"30s\" or \"500ms\"";
 const EXPECT_CRATE: &str = "a path, like `crate = \"::job\"`";
+const EXPECT_RESOURCE: &str = "a field name, like `resource = \"account_id\"`";
+const EXPECT_EFFECT: &str = "\"create\", \"update\" or \"delete\"";
+const EXPECT_UNIQUE: &str = "a field name or an array of field names, \
+     like `unique = \"user_id\"` or `unique = [\"user_id\", \"day\"]`";
+const EXPECT_UNIQUE_WHILE: &str = "\"live\" or \"queued\"";
+const EXPECT_REQUIRES: &str =
+    "an array of capabilities, like `requires = [\"gpu\", \"region=eu\"]`";
 const BACKOFF_FORMS: &str = "`backoff = \"exponential\"`, `backoff = \"smtp\"`, \
      `backoff(fixed = \"30s\")` or `backoff(exponential = \"2s\", max = \"10m\")`";
 
@@ -100,8 +129,24 @@ pub(crate) enum BackoffAttr {
     Exponential { base: u64, max: u64 },
 }
 
-/// The attributes of a `#[derive(Job)]` struct; `None` leaves the default.
-#[derive(Debug, Default)]
+/// What a job does to its resource: `effect = "..."`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum EffectAttr {
+    Create,
+    Update,
+    Delete,
+}
+
+/// How long a unique key holds: `unique_while = "..."`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum UniqueWhileAttr {
+    Live,
+    Queued,
+}
+
+/// The attributes of a `#[derive(Job)]` struct; `None` leaves the default. Not `Debug`: syn's
+/// types are `Debug` only with its `extra-traits` feature, which this crate does not enable.
+#[derive(Default)]
 pub(crate) struct JobAttrs {
     pub(crate) name: Option<LitStr>,
     pub(crate) max_attempts: Option<u32>,
@@ -112,19 +157,115 @@ pub(crate) struct JobAttrs {
     pub(crate) timeout: Option<u64>,
     pub(crate) priority: Option<i8>,
     pub(crate) max_defers: Option<u32>,
+    /// The field naming the resource, spanned on the attribute's literal.
+    pub(crate) resource: Option<Member>,
+    pub(crate) effect: Option<EffectAttr>,
+    /// The fields of the unique key, in order, spanned on the attribute's literals.
+    pub(crate) unique: Option<Vec<Member>>,
+    pub(crate) unique_while: Option<UniqueWhileAttr>,
+    /// Non-empty, without spaces or repeats.
+    pub(crate) requires: Option<Vec<LitStr>>,
     pub(crate) krate: Option<Path>,
+}
+
+/// The struct a `#[derive(Job)]` sits on, for the keys that name its fields.
+struct Target<'a> {
+    ident: &'a Ident,
+    fields: &'a Fields,
+}
+
+impl Target<'_> {
+    /// Resolves `lit`, the value of `key`, to a field: a name on a struct with named fields,
+    /// an index like `"0"` on a tuple struct. The member carries the literal's span, so
+    /// errors about the field's type point at the attribute.
+    fn field(&self, key: Symbol, lit: &LitStr) -> syn::Result<Member> {
+        let name = lit.value();
+        let no_field = || {
+            let message = format!(
+                "`{key}` names a field, and `{}` has no field `{name}`",
+                self.ident
+            );
+            syn::Error::new_spanned(lit, message)
+        };
+        match self.fields {
+            Fields::Named(fields) => {
+                let wanted = name.strip_prefix("r#").unwrap_or(&name);
+                let ident = fields
+                    .named
+                    .iter()
+                    .filter_map(|field| field.ident.as_ref())
+                    .find(|ident| ident.unraw() == wanted)
+                    .ok_or_else(no_field)?;
+                let mut ident = ident.clone();
+                ident.set_span(lit.span());
+                Ok(Member::Named(ident))
+            }
+            Fields::Unnamed(fields) => match name.parse::<u32>() {
+                Ok(index) if index.to_string() == name => {
+                    if usize::try_from(index).is_ok_and(|i| i < fields.unnamed.len()) {
+                        Ok(Member::Unnamed(Index {
+                            index,
+                            span: lit.span(),
+                        }))
+                    } else {
+                        Err(no_field())
+                    }
+                }
+                _ => {
+                    let message = format!(
+                        "`{key}` needs a struct with named fields; on a tuple struct, give the \
+                         field's index, like `{key} = \"0\"`"
+                    );
+                    Err(syn::Error::new_spanned(lit, message))
+                }
+            },
+            Fields::Unit => {
+                let message = format!("`{key}` needs a struct with named fields");
+                Err(syn::Error::new_spanned(lit, message))
+            }
+        }
+    }
 }
 
 impl JobAttrs {
     /// Parses every `#[job(...)]` of a struct. The attributes come back even when some keys
     /// failed, so the caller can still emit a stub impl next to the errors.
-    pub(crate) fn parse(attrs: &[Attribute], errors: &mut Errors) -> Self {
+    pub(crate) fn parse(input: &DeriveInput, errors: &mut Errors) -> Self {
+        let unit = Fields::Unit;
+        let target = Target {
+            ident: &input.ident,
+            fields: match &input.data {
+                Data::Struct(data) => &data.fields,
+                Data::Enum(_) | Data::Union(_) => &unit,
+            },
+        };
         let mut out = Self::default();
-        for_each_key(attrs, errors, |meta, errors| out.parse_key(meta, errors));
+        // Whether `unique` was written at all, even with a bad value: only its absence makes
+        // `unique_while` an error.
+        let mut unique_given = false;
+        let mut unique_while_key = None;
+        for_each_key(&input.attrs, errors, |meta, errors| {
+            if meta.path == UNIQUE {
+                unique_given = true;
+            } else if meta.path == UNIQUE_WHILE && unique_while_key.is_none() {
+                unique_while_key = Some(meta.path.clone());
+            }
+            out.parse_key(meta, &target, errors)
+        });
+        if let (Some(key), false) = (unique_while_key, unique_given) {
+            let message = "`unique_while` needs `unique`, the fields that make the key, \
+                 like `unique = \"user_id\", unique_while = \"queued\"`";
+            errors.push(syn::Error::new_spanned(key, message));
+        }
         out
     }
 
-    fn parse_key(&mut self, meta: &ParseNestedMeta<'_>, errors: &mut Errors) -> syn::Result<()> {
+    fn parse_key(
+        &mut self,
+        meta: &ParseNestedMeta<'_>,
+        target: &Target<'_>,
+        errors: &mut Errors,
+    ) -> syn::Result<()> {
         let path = &meta.path;
         if *path == NAME {
             let value = value(meta, NAME)?;
@@ -165,6 +306,44 @@ impl JobAttrs {
                 expects(&value, MAX_DEFERS, &what)
             });
             set(&mut self.max_defers, path, MAX_DEFERS, n, errors);
+        } else if *path == RESOURCE {
+            let value = value(meta, RESOURCE)?;
+            let field = match lit_str(&value) {
+                Some(lit) => target.field(RESOURCE, &lit),
+                None => Err(expects(&value, RESOURCE, EXPECT_RESOURCE)),
+            };
+            set(&mut self.resource, path, RESOURCE, field, errors);
+        } else if *path == EFFECT {
+            let value = value(meta, EFFECT)?;
+            let effect = match lit_str(&value).map(|lit| lit.value()).as_deref() {
+                Some(CREATE) => Ok(EffectAttr::Create),
+                Some(UPDATE) => Ok(EffectAttr::Update),
+                Some(DELETE) => Ok(EffectAttr::Delete),
+                _ => Err(expects(&value, EFFECT, EXPECT_EFFECT)),
+            };
+            set(&mut self.effect, path, EFFECT, effect, errors);
+        } else if *path == UNIQUE {
+            let value = value(meta, UNIQUE)?;
+            let fields = parse_unique(&value, target);
+            set(&mut self.unique, path, UNIQUE, fields, errors);
+        } else if *path == UNIQUE_WHILE {
+            let value = value(meta, UNIQUE_WHILE)?;
+            let unique_while = match lit_str(&value).map(|lit| lit.value()).as_deref() {
+                Some(LIVE) => Ok(UniqueWhileAttr::Live),
+                Some(QUEUED) => Ok(UniqueWhileAttr::Queued),
+                _ => Err(expects(&value, UNIQUE_WHILE, EXPECT_UNIQUE_WHILE)),
+            };
+            set(
+                &mut self.unique_while,
+                path,
+                UNIQUE_WHILE,
+                unique_while,
+                errors,
+            );
+        } else if *path == REQUIRES {
+            let value = value(meta, REQUIRES)?;
+            let requires = parse_requires(&value);
+            set(&mut self.requires, path, REQUIRES, requires, errors);
         } else if *path == CRATE {
             let krate = parse_crate(meta)?;
             set(&mut self.krate, path, CRATE, krate, errors);
@@ -270,11 +449,93 @@ fn value(meta: &ParseNestedMeta<'_>, key: Symbol) -> syn::Result<Expr> {
         ));
     }
     meta.input.parse::<Token![=]>()?;
-    let mut expr: Expr = meta.input.parse()?;
+    Ok(peel(meta.input.parse()?))
+}
+
+/// Strips the invisible groups `macro_rules!` wraps around interpolated expressions.
+fn peel(mut expr: Expr) -> Expr {
     while let Expr::Group(group) = expr {
         expr = *group.expr;
     }
-    Ok(expr)
+    expr
+}
+
+/// The elements of `["a", "b"]`, each a string literal or an error on it, for the caller to
+/// check in order. An error on the value if it is not an array or is empty (`one` names what an
+/// element is).
+fn lit_strs(
+    value: &Expr,
+    key: Symbol,
+    what: &str,
+    one: &str,
+) -> syn::Result<Vec<syn::Result<LitStr>>> {
+    let Expr::Array(ExprArray { elems, .. }) = value else {
+        return Err(expects(value, key, what));
+    };
+    if elems.is_empty() {
+        let message = format!("`{key}` needs at least one {one}");
+        return Err(syn::Error::new_spanned(value, message));
+    }
+    let lit = |elem: &Expr| {
+        let elem = peel(elem.clone());
+        lit_str(&elem).ok_or_else(|| expects(&elem, key, what))
+    };
+    Ok(elems.iter().map(lit).collect())
+}
+
+/// Parses `unique = "field"` or `unique = ["a", "b"]` into the fields, in order.
+fn parse_unique(value: &Expr, target: &Target<'_>) -> syn::Result<Vec<Member>> {
+    let lits = match lit_str(value) {
+        Some(lit) => vec![Ok(lit)],
+        None => lit_strs(value, UNIQUE, EXPECT_UNIQUE, "field")?,
+    };
+    let mut errors = Errors::default();
+    let mut fields: Vec<Member> = Vec::new();
+    for lit in lits {
+        let checked = lit.and_then(|lit| {
+            let field = target.field(UNIQUE, &lit)?;
+            if fields.contains(&field) {
+                let message = format!("`unique` names the field `{}` twice", lit.value());
+                return Err(syn::Error::new_spanned(lit, message));
+            }
+            Ok(field)
+        });
+        match checked {
+            Ok(field) => fields.push(field),
+            Err(error) => errors.push(error),
+        }
+    }
+    errors.finish().map(|()| fields)
+}
+
+/// Parses `requires = ["gpu", "region=eu"]`: non-empty capabilities without spaces or repeats.
+fn parse_requires(value: &Expr) -> syn::Result<Vec<LitStr>> {
+    let mut errors = Errors::default();
+    let mut capabilities: Vec<LitStr> = Vec::new();
+    for lit in lit_strs(value, REQUIRES, EXPECT_REQUIRES, "capability")? {
+        let checked = lit.and_then(|lit| {
+            let capability = lit.value();
+            let message = if capability.is_empty() {
+                "`requires` expects non-empty capabilities, like \"gpu\" or \"region=eu\""
+                    .to_owned()
+            } else if capability.contains(char::is_whitespace) {
+                format!(
+                    "`requires` expects capabilities without spaces, like \"gpu\" or \
+                     \"region=eu\"; `{capability}` has one"
+                )
+            } else if capabilities.iter().any(|seen| seen.value() == capability) {
+                format!("`requires` lists `{capability}` twice")
+            } else {
+                return Ok(lit);
+            };
+            Err(syn::Error::new_spanned(lit, message))
+        });
+        match checked {
+            Ok(lit) => capabilities.push(lit),
+            Err(error) => errors.push(error),
+        }
+    }
+    errors.finish().map(|()| capabilities)
 }
 
 /// Consumes whatever follows an unknown key: `= value`, `(...)` or nothing.
@@ -477,7 +738,7 @@ mod tests {
 
     fn job(input: DeriveInput) -> Result<JobAttrs, String> {
         let mut errors = Errors::default();
-        let attrs = JobAttrs::parse(&input.attrs, &mut errors);
+        let attrs = JobAttrs::parse(&input, &mut errors);
         match errors.finish() {
             Ok(()) => Ok(attrs),
             Err(error) => Err(error
@@ -489,7 +750,10 @@ mod tests {
     }
 
     fn job_err(input: DeriveInput) -> String {
-        job(input).expect_err("expected an error")
+        match job(input) {
+            Ok(_) => panic!("expected an error"),
+            Err(error) => error,
+        }
     }
 
     #[test]
@@ -631,7 +895,8 @@ mod tests {
         assert_eq!(
             error,
             "unknown `job` attribute `queue`; expected one of `name`, `max_attempts`, `backoff`, `lease`, \
-             `timeout`, `priority`, `max_defers`, `crate`"
+             `timeout`, `priority`, `max_defers`, `resource`, `effect`, `unique`, `unique_while`, \
+             `requires`, `crate`"
         );
     }
 
@@ -720,6 +985,303 @@ mod tests {
     fn job_syntax_error_keeps_other_attributes() {
         let error = job_err(parse_quote! { #[job(name = "a" "b")] #[job(bogus)] struct S; });
         assert_eq!(error.lines().count(), 2, "{error}");
+    }
+
+    fn member(member: &Member) -> String {
+        member.to_token_stream().to_string()
+    }
+
+    #[test]
+    fn job_resource_names_a_field() {
+        let attrs = job(parse_quote! {
+            #[job(resource = "account_id")] struct S { name: String, account_id: u64 }
+        })
+        .unwrap();
+        assert_eq!(
+            attrs.resource.as_ref().map(member).as_deref(),
+            Some("account_id")
+        );
+        let attrs = job(parse_quote! { #[job(resource = "1")] struct S(u8, u64); }).unwrap();
+        assert_eq!(attrs.resource.as_ref().map(member).as_deref(), Some("1"));
+        // A raw field answers to its name with or without `r#`.
+        for name in ["type", "r#type"] {
+            let attrs = job(parse_quote! { #[job(resource = #name)] struct S { r#type: u8 } });
+            assert_eq!(
+                attrs.unwrap().resource.as_ref().map(member).as_deref(),
+                Some("r#type")
+            );
+        }
+    }
+
+    #[test]
+    fn job_resource_rejects_missing_fields() {
+        let cases: [(DeriveInput, &str); 7] = [
+            (
+                parse_quote! { #[job(resource = "bar")] struct Foo { baz: u8 } },
+                "`resource` names a field, and `Foo` has no field `bar`",
+            ),
+            (
+                parse_quote! { #[job(resource = "0")] struct Foo { baz: u8 } },
+                "`resource` names a field, and `Foo` has no field `0`",
+            ),
+            (
+                parse_quote! { #[job(resource = "2")] struct Foo(u8, u8); },
+                "`resource` names a field, and `Foo` has no field `2`",
+            ),
+            (
+                parse_quote! { #[job(resource = "id")] struct Foo(u8); },
+                "`resource` needs a struct with named fields; on a tuple struct, give the field's \
+                 index, like `resource = \"0\"`",
+            ),
+            (
+                parse_quote! { #[job(resource = "00")] struct Foo(u8); },
+                "`resource` needs a struct with named fields; on a tuple struct, give the field's \
+                 index, like `resource = \"0\"`",
+            ),
+            (
+                parse_quote! { #[job(resource = "id")] struct Foo; },
+                "`resource` needs a struct with named fields",
+            ),
+            (
+                parse_quote! { #[job(resource = id)] struct Foo { id: u8 } },
+                "`resource` expects a field name, like `resource = \"account_id\"`",
+            ),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(job_err(input), expected);
+        }
+        let error = job_err(
+            parse_quote! { #[job(resource = "a", resource = "b")] struct S { a: u8, b: u8 } },
+        );
+        assert_eq!(error, "duplicate `job` attribute `resource`");
+    }
+
+    #[test]
+    fn job_effect_reads_each_value() {
+        let effect = |input: DeriveInput| job(input).unwrap().effect;
+        assert_eq!(
+            effect(parse_quote! { #[job(effect = "create")] struct S; }),
+            Some(EffectAttr::Create)
+        );
+        assert_eq!(
+            effect(parse_quote! { #[job(effect = "update")] struct S; }),
+            Some(EffectAttr::Update)
+        );
+        // Without `resource`: the resource may be given at enqueue.
+        assert_eq!(
+            effect(parse_quote! { #[job(effect = "delete")] struct S; }),
+            Some(EffectAttr::Delete)
+        );
+        for input in [
+            parse_quote! { #[job(effect = "Create")] struct S; },
+            parse_quote! { #[job(effect = "remove")] struct S; },
+            parse_quote! { #[job(effect = create)] struct S; },
+        ] {
+            assert_eq!(
+                job_err(input),
+                "`effect` expects \"create\", \"update\" or \"delete\""
+            );
+        }
+        let error =
+            job_err(parse_quote! { #[job(effect = "create")] #[job(effect = "update")] struct S; });
+        assert_eq!(error, "duplicate `job` attribute `effect`");
+    }
+
+    #[test]
+    fn job_unique_names_fields_in_order() {
+        let unique = |input: DeriveInput| -> Vec<String> {
+            job(input)
+                .unwrap()
+                .unique
+                .unwrap()
+                .iter()
+                .map(member)
+                .collect()
+        };
+        assert_eq!(
+            unique(parse_quote! { #[job(unique = "user")] struct S { day: u8, user: u8 } }),
+            ["user"]
+        );
+        assert_eq!(
+            unique(
+                parse_quote! { #[job(unique = ["user", "day"])] struct S { day: u8, user: u8 } }
+            ),
+            ["user", "day"]
+        );
+        assert_eq!(
+            unique(parse_quote! { #[job(unique = ["1", "0"])] struct S(u8, u8); }),
+            ["1", "0"]
+        );
+        assert_eq!(
+            unique(parse_quote! { #[job(unique = ["a",])] struct S { a: u8 } }),
+            ["a"]
+        );
+    }
+
+    #[test]
+    fn job_unique_rejects_bad_fields_at_once() {
+        let error = job_err(parse_quote! {
+            #[job(unique = ["a", "nope", 3, "a", "r#a"])] struct Foo { a: u8 }
+        });
+        let lines: Vec<_> = error.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "`unique` names a field, and `Foo` has no field `nope`",
+                "`unique` expects a field name or an array of field names, like `unique = \"user_id\"` \
+                 or `unique = [\"user_id\", \"day\"]`",
+                "`unique` names the field `a` twice",
+                "`unique` names the field `r#a` twice",
+            ]
+        );
+        let error = job_err(parse_quote! { #[job(unique = [])] struct Foo { a: u8 } });
+        assert_eq!(error, "`unique` needs at least one field");
+        let error = job_err(parse_quote! { #[job(unique = a)] struct Foo { a: u8 } });
+        assert!(
+            error.starts_with("`unique` expects a field name or an array"),
+            "{error}"
+        );
+        let error = job_err(parse_quote! { #[job(unique = "a")] struct Foo(u8); });
+        assert!(
+            error.starts_with("`unique` needs a struct with named fields; on a tuple struct"),
+            "{error}"
+        );
+        let error = job_err(parse_quote! { #[job(unique = ["a"])] struct Foo; });
+        assert_eq!(error, "`unique` needs a struct with named fields");
+    }
+
+    #[test]
+    fn job_unique_while_reads_each_value() {
+        let unique_while = |input: DeriveInput| job(input).unwrap().unique_while;
+        assert_eq!(
+            unique_while(
+                parse_quote! { #[job(unique = "a", unique_while = "live")] struct S { a: u8 } }
+            ),
+            Some(UniqueWhileAttr::Live)
+        );
+        // Key order does not matter, nor which attribute holds `unique`.
+        assert_eq!(
+            unique_while(
+                parse_quote! { #[job(unique_while = "queued")] #[job(unique = "a")] struct S { a: u8 } }
+            ),
+            Some(UniqueWhileAttr::Queued)
+        );
+        let error = job_err(
+            parse_quote! { #[job(unique = "a", unique_while = "running")] struct S { a: u8 } },
+        );
+        assert_eq!(error, "`unique_while` expects \"live\" or \"queued\"");
+    }
+
+    #[test]
+    fn job_unique_while_needs_unique() {
+        let error = job_err(parse_quote! { #[job(unique_while = "queued")] struct S { a: u8 } });
+        assert_eq!(
+            error,
+            "`unique_while` needs `unique`, the fields that make the key, like \
+             `unique = \"user_id\", unique_while = \"queued\"`"
+        );
+        // Reported once, even for a bad or repeated `unique_while`.
+        let error = job_err(parse_quote! {
+            #[job(unique_while = "soon", unique_while = "live")] struct S { a: u8 }
+        });
+        let lines: Vec<_> = error.lines().collect();
+        assert_eq!(lines.len(), 2, "{error}");
+        assert!(lines[0].starts_with("`unique_while` expects"), "{error}");
+        assert!(
+            lines[1].starts_with("`unique_while` needs `unique`"),
+            "{error}"
+        );
+        // A `unique` with a bad value is still there: only its own error is reported.
+        let error = job_err(parse_quote! {
+            #[job(unique = "b", unique_while = "queued")] struct Foo { a: u8 }
+        });
+        assert_eq!(error, "`unique` names a field, and `Foo` has no field `b`");
+    }
+
+    #[test]
+    fn job_requires_reads_capabilities() {
+        let attrs =
+            job(parse_quote! { #[job(requires = ["gpu", "region=eu"])] struct S; }).unwrap();
+        let requires: Vec<String> = attrs.requires.unwrap().iter().map(LitStr::value).collect();
+        assert_eq!(requires, ["gpu", "region=eu"]);
+    }
+
+    #[test]
+    fn job_requires_rejects_bad_capabilities_at_once() {
+        let error = job_err(parse_quote! {
+            #[job(requires = ["gpu", "", "two words", "gpu", "tab\there"])] struct S;
+        });
+        let lines: Vec<_> = error.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "`requires` expects non-empty capabilities, like \"gpu\" or \"region=eu\"",
+                "`requires` expects capabilities without spaces, like \"gpu\" or \"region=eu\"; \
+                 `two words` has one",
+                "`requires` lists `gpu` twice",
+                "`requires` expects capabilities without spaces, like \"gpu\" or \"region=eu\"; \
+                 `tab\there` has one",
+            ]
+        );
+        let expected = "`requires` expects an array of capabilities, like `requires = [\"gpu\", \"region=eu\"]`";
+        for input in [
+            parse_quote! { #[job(requires = "gpu")] struct S; },
+            parse_quote! { #[job(requires = [gpu])] struct S; },
+            parse_quote! { #[job(requires = ["gpu", 1])] struct S; },
+        ] {
+            assert_eq!(job_err(input), expected);
+        }
+        let error = job_err(parse_quote! { #[job(requires = [])] struct S; });
+        assert_eq!(error, "`requires` needs at least one capability");
+        let error = job_err(parse_quote! { #[job(requires = ["a"], requires = ["b"])] struct S; });
+        assert_eq!(error, "duplicate `job` attribute `requires`");
+    }
+
+    #[test]
+    fn job_new_keys_gather_errors_with_the_others() {
+        let error = job_err(parse_quote! {
+            #[job(resource = "nope", effect = "make", unique = [], unique_while = "x")]
+            #[job(requires = [""], lease = "0s")]
+            struct S { a: u8 }
+        });
+        let lines: Vec<_> = error.lines().collect();
+        assert_eq!(lines.len(), 6, "{error}");
+        assert!(lines[0].starts_with("`resource` names a field"), "{error}");
+        assert!(lines[1].starts_with("`effect` expects"), "{error}");
+        assert!(
+            lines[2].starts_with("`unique` needs at least one field"),
+            "{error}"
+        );
+        assert!(lines[3].starts_with("`unique_while` expects"), "{error}");
+        assert!(
+            lines[4].starts_with("`requires` expects non-empty"),
+            "{error}"
+        );
+        assert!(
+            lines[5].starts_with("`lease` must be longer than zero"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn set_rejects_the_new_keys_too() {
+        let mut errors = Errors::default();
+        let input: DeriveInput =
+            parse_quote! { #[job(resource = "a", requires = ["gpu"])] enum E {} };
+        parse_set(&input.attrs, &mut errors);
+        let messages: Vec<_> = errors
+            .finish()
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.to_string())
+            .collect();
+        assert_eq!(
+            messages,
+            [
+                "`resource` belongs on the job type's `#[derive(Job)]`; a `JobSet` enum takes only `crate`",
+                "`requires` belongs on the job type's `#[derive(Job)]`; a `JobSet` enum takes only `crate`",
+            ]
+        );
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! `#[derive(Job)]`: `impl Job` with the wire name and the `JobOptions` the attributes set.
 
 use proc_macro2::{Literal, TokenStream};
-use quote::{ToTokens, quote};
+use quote::{ToTokens, quote, quote_spanned};
 use syn::ext::IdentExt;
+use syn::spanned::Spanned;
 use syn::{Data, DeriveInput, LitStr, Path};
 
-use crate::attr::{BackoffAttr, Errors, JobAttrs};
+use crate::attr::{BackoffAttr, EffectAttr, Errors, JobAttrs, UniqueWhileAttr};
 
 /// Expands `#[derive(Job)]`. Attribute mistakes come back as `compile_error!`s next to a stub
 /// impl, so uses of the type do not add errors of their own.
@@ -29,7 +30,7 @@ pub(crate) fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
     };
 
     let mut errors = Errors::default();
-    let attrs = JobAttrs::parse(&input.attrs, &mut errors);
+    let attrs = JobAttrs::parse(input, &mut errors);
     for field in fields {
         crate::attr::reject(&field.attrs, "a field; put it on the struct", &mut errors);
     }
@@ -57,15 +58,44 @@ fn job_impl(input: &DeriveInput, krate: &TokenStream, attrs: &JobAttrs) -> Token
         .clone()
         .unwrap_or_else(|| LitStr::new(&ident.unraw().to_string(), ident.span()));
     let setters = setters(krate, attrs);
+    let methods = methods(krate, attrs);
     quote! {
         const _: () = {
             #[automatically_derived]
             impl #impl_generics #krate::Job for #ident #ty_generics #where_clause {
                 const NAME: &'static ::core::primitive::str = #name;
                 const OPTIONS: #krate::JobOptions = #krate::JobOptions::new() #(#setters)*;
+                #methods
             }
         };
     }
+}
+
+/// `fn resource` and `fn unique_key`, when `resource` and `unique` name fields. Each field
+/// access carries its literal's span, so a field that is not `Display` (or not `Serialize`)
+/// is reported on the attribute.
+fn methods(krate: &TokenStream, attrs: &JobAttrs) -> TokenStream {
+    let mut methods = TokenStream::new();
+    if let Some(field) = &attrs.resource {
+        let value = quote_spanned!(field.span()=> ::std::string::ToString::to_string(&self.#field));
+        methods.extend(quote! {
+            fn resource(&self) -> ::core::option::Option<::std::string::String> {
+                ::core::option::Option::Some(#value)
+            }
+        });
+    }
+    if let Some(fields) = &attrs.unique {
+        // A trailing comma even for one field: the key is always a JSON array.
+        let values = fields
+            .iter()
+            .map(|field| quote_spanned!(field.span()=> &self.#field));
+        methods.extend(quote! {
+            fn unique_key(&self) -> ::core::option::Option<::std::string::String> {
+                ::core::result::Result::ok(#krate::__private::serde_json::to_string(&(#(#values,)*)))
+            }
+        });
+    }
+    methods
 }
 
 /// One `.with_xxx(..)` call per attribute given, in `JobOptions`' field order.
@@ -105,6 +135,24 @@ fn setters(krate: &TokenStream, attrs: &JobAttrs) -> Vec<TokenStream> {
     if let Some(n) = attrs.max_defers {
         let n = Literal::u32_unsuffixed(n);
         setters.push(quote!(.with_max_defers(#n)));
+    }
+    if let Some(effect) = attrs.effect {
+        let effect = match effect {
+            EffectAttr::Create => quote!(#krate::Effect::Create),
+            EffectAttr::Update => quote!(#krate::Effect::Update),
+            EffectAttr::Delete => quote!(#krate::Effect::Delete),
+        };
+        setters.push(quote!(.with_effect(#effect)));
+    }
+    if let Some(unique_while) = attrs.unique_while {
+        let unique_while = match unique_while {
+            UniqueWhileAttr::Live => quote!(#krate::UniqueWhile::Live),
+            UniqueWhileAttr::Queued => quote!(#krate::UniqueWhile::Queued),
+        };
+        setters.push(quote!(.with_unique_while(#unique_while)));
+    }
+    if let Some(requires) = &attrs.requires {
+        setters.push(quote!(.with_requires(&[#(#requires),*])));
     }
     setters
 }
@@ -155,6 +203,43 @@ mod tests {
              . with_lease (:: core :: time :: Duration :: from_millis (60000)) . with_priority (- 2) \
              . with_timeout (:: core :: time :: Duration :: from_millis (500)) . with_max_defers (7) ;";
         assert!(out.contains(want), "{out}");
+    }
+
+    #[test]
+    fn job_resource_unique_and_requires_expand() {
+        let out = expand(parse_quote! {
+            #[job(crate = "my::job", resource = "account", effect = "delete")]
+            #[job(unique = ["account", "day"], unique_while = "queued", requires = ["gpu", "region=eu"])]
+            struct Close { account: u64, day: u32 }
+        });
+        let want = "my :: job :: JobOptions :: new () . with_effect (my :: job :: Effect :: Delete) \
+             . with_unique_while (my :: job :: UniqueWhile :: Queued) \
+             . with_requires (& [\"gpu\" , \"region=eu\"]) ;";
+        assert!(out.contains(want), "{out}");
+        let want = "fn resource (& self) -> :: core :: option :: Option < :: std :: string :: String > \
+             { :: core :: option :: Option :: Some (:: std :: string :: ToString :: to_string (& self . account)) }";
+        assert!(out.contains(want), "{out}");
+        let want = "fn unique_key (& self) -> :: core :: option :: Option < :: std :: string :: String > \
+             { :: core :: result :: Result :: ok (my :: job :: __private :: serde_json :: to_string \
+             (& (& self . account , & self . day ,))) }";
+        assert!(out.contains(want), "{out}");
+
+        let out =
+            expand(parse_quote! { #[job(resource = "0", unique = "0")] struct Pair(u8, u8); });
+        assert!(out.contains("to_string (& self . 0)"), "{out}");
+        assert!(out.contains("to_string (& (& self . 0 ,))"), "{out}");
+    }
+
+    #[test]
+    fn job_without_fields_keys_keeps_the_provided_methods() {
+        let out = expand(parse_quote! { #[job(effect = "create")] struct Ping { a: u8 } });
+        assert!(!out.contains("fn resource"), "{out}");
+        assert!(!out.contains("fn unique_key"), "{out}");
+        // A bad key leaves the stub without them too.
+        let out =
+            expand(parse_quote! { #[job(resource = "a", unique = "b")] struct Ping { a: u8 } });
+        assert!(out.contains("compile_error"), "{out}");
+        assert!(!out.contains("fn resource"), "{out}");
     }
 
     #[test]

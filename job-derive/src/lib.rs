@@ -21,9 +21,15 @@ mod set;
 /// | `timeout = "30s"` | duration, above zero | none |
 /// | `priority = -2` | integer from -128 to 127, higher first | 0 |
 /// | `max_defers = 10` | integer | 100 |
+/// | `resource = "account_id"` | a field whose `to_string()` names the job's resource (its index, like `"0"`, on a tuple struct): jobs on one resource run one at a time, in enqueue order | none (or given at enqueue) |
+/// | `effect = "create"` / `"update"` / `"delete"` | what the job does to its resource, checked at enqueue | none |
+/// | `unique = "user_id"` / `unique = ["user_id", "day"]` | fields whose values, as a JSON array, make the unique key: while a job of the type with that key is live, enqueuing another answers the live one's id | none |
+/// | `unique_while = "live"` / `"queued"` | how long the unique key holds: until the job ends, or until a worker starts it; needs `unique` | `"live"` |
+/// | `requires = ["gpu", "region=eu"]` | capabilities a worker needs to take the job: non-empty, no spaces, no repeats | none |
 /// | `crate = "::job"` | path to the `job` crate | `::job` |
 ///
 /// Durations are an integer and a unit: `ms`, `s`, `m`, `h` or `d` (`"500ms"`, `"2d"`).
+/// A `resource` field must implement `Display`; `unique` fields must implement `Serialize`.
 ///
 /// ```compile_fail
 /// # extern crate job_core as job;

@@ -8,7 +8,8 @@ use std::error::Error as _;
 use std::time::Duration;
 
 use job_core::{
-    Backoff, Context, Dispatch, Failure, Job, JobOptions, JobSet, NewJob, Outcome, Run,
+    Backoff, Context, Dispatch, Effect, Failure, Job, JobOptions, JobSet, NewJob, Outcome, Run,
+    UniqueWhile,
 };
 use serde::{Deserialize, Serialize};
 
@@ -147,6 +148,139 @@ fn options_receive_every_backoff_form() {
             max: Duration::from_secs(600)
         }
     );
+}
+
+#[derive(Job, Serialize, Deserialize)]
+#[job(resource = "account", effect = "update", unique = "account")]
+struct ChargeAccount {
+    account: String,
+    cents: u64,
+}
+
+#[derive(Job, Serialize, Deserialize)]
+#[job(resource = "account_id", effect = "delete")]
+#[job(unique = ["account_id", "day"], unique_while = "queued")]
+struct CloseDay {
+    account_id: u64,
+    day: String,
+    note: String,
+}
+
+#[derive(Job, Serialize, Deserialize)]
+#[job(resource = "0", unique = ["1", "0"])]
+struct Pair(u32, String);
+
+/// `r#type` answers to `"type"`.
+#[derive(Job, Serialize, Deserialize)]
+#[job(resource = "type", effect = "create", requires = ["gpu", "region=eu"])]
+struct Raw {
+    r#type: u8,
+}
+
+#[derive(Job, Serialize, Deserialize)]
+#[job(effect = "create", unique = "x", unique_while = "live")]
+struct ExplicitLive {
+    x: bool,
+}
+
+#[test]
+fn resource_is_the_field_to_string() {
+    let job = ChargeAccount {
+        account: "acct-7".into(),
+        cents: 10,
+    };
+    assert_eq!(job.resource().as_deref(), Some("acct-7"));
+    let job = CloseDay {
+        account_id: 42,
+        day: "2024-05-01".into(),
+        note: String::new(),
+    };
+    assert_eq!(job.resource().as_deref(), Some("42"));
+    assert_eq!(Pair(9, "x".into()).resource().as_deref(), Some("9"));
+    assert_eq!(Raw { r#type: 3 }.resource().as_deref(), Some("3"));
+}
+
+#[test]
+fn unique_key_is_a_json_array_of_the_fields() {
+    let job = ChargeAccount {
+        account: "x".into(),
+        cents: 10,
+    };
+    assert_eq!(job.unique_key().as_deref(), Some(r#"["x"]"#));
+    let job = CloseDay {
+        account_id: 42,
+        day: "2024-05-01".into(),
+        note: "not in the key".into(),
+    };
+    assert_eq!(job.unique_key().as_deref(), Some(r#"[42,"2024-05-01"]"#));
+    assert_eq!(
+        Pair(9, "a\"b".into()).unique_key().as_deref(),
+        Some(r#"["a\"b",9]"#)
+    );
+    assert_eq!(
+        ExplicitLive { x: true }.unique_key().as_deref(),
+        Some("[true]")
+    );
+}
+
+#[test]
+fn new_job_carries_resource_and_unique_key() {
+    let job = NewJob::new(&CloseDay {
+        account_id: 1,
+        day: "d".into(),
+        note: String::new(),
+    })
+    .unwrap();
+    assert_eq!(job.resource(), Some("1"));
+    assert_eq!(job.unique_key(), Some(r#"[1,"d"]"#));
+    assert_eq!(job.options().effect(), Some(Effect::Delete));
+    assert_eq!(job.options().unique_while(), UniqueWhile::Queued);
+
+    let job = NewJob::new(&Raw { r#type: 0 }).unwrap();
+    assert_eq!(job.requires(), ["gpu", "region=eu"]);
+}
+
+#[test]
+fn options_carry_effect_unique_while_and_requires() {
+    assert_eq!(
+        ChargeAccount::OPTIONS,
+        JobOptions::new().with_effect(Effect::Update)
+    );
+    assert_eq!(
+        CloseDay::OPTIONS,
+        JobOptions::new()
+            .with_effect(Effect::Delete)
+            .with_unique_while(UniqueWhile::Queued)
+    );
+    assert_eq!(
+        Raw::OPTIONS,
+        JobOptions::new()
+            .with_effect(Effect::Create)
+            .with_requires(&["gpu", "region=eu"])
+    );
+    assert_eq!(Raw::OPTIONS.requires(), ["gpu", "region=eu"]);
+    assert_eq!(
+        ExplicitLive::OPTIONS,
+        JobOptions::new()
+            .with_effect(Effect::Create)
+            .with_unique_while(UniqueWhile::Live)
+    );
+    assert_eq!(Pair::OPTIONS, JobOptions::new());
+}
+
+#[test]
+fn jobs_without_these_keys_return_none() {
+    assert_eq!(Ping.resource(), None);
+    assert_eq!(Ping.unique_key(), None);
+    let job = SendEmail { to: "a@b.c".into() };
+    assert_eq!(job.resource(), None);
+    assert_eq!(job.unique_key(), None);
+    assert_eq!(Resize(1, 2).resource(), None);
+    // `effect` alone binds no resource: it may be given at enqueue.
+    assert_eq!(ExplicitLive { x: false }.resource(), None);
+    assert_eq!(Everything.unique_key(), None);
+    assert_eq!(SendEmail::OPTIONS.effect(), None);
+    assert_eq!(SendEmail::OPTIONS.requires(), [] as [&str; 0]);
 }
 
 #[derive(JobSet)]
@@ -301,6 +435,20 @@ mod hygiene {
     #[derive(job_core::Job, Serialize, Deserialize)]
     pub(super) struct B;
 
+    struct String;
+    struct ToString;
+    mod std {}
+    mod serde_json {}
+    const this: () = ();
+
+    #[derive(job_core::Job, Serialize, Deserialize)]
+    #[job(resource = "x", effect = "update", unique = ["x", "y"], unique_while = "queued")]
+    #[job(requires = ["gpu"])]
+    pub(super) struct C {
+        pub(super) x: u8,
+        pub(super) y: bool,
+    }
+
     #[derive(job_core::JobSet)]
     pub(super) enum Set {
         A(A),
@@ -327,6 +475,10 @@ fn hygiene_ignores_shadowed_prelude_names() {
     ));
     assert!(hygiene::Set::decode("C", b"null").is_err());
     assert_eq!(hygiene::Set::options("B"), Some(JobOptions::new()));
+    let c = hygiene::C { x: 5, y: true };
+    assert_eq!(c.resource().as_deref(), Some("5"));
+    assert_eq!(c.unique_key().as_deref(), Some("[5,true]"));
+    assert_eq!(hygiene::C::OPTIONS.requires(), ["gpu"]);
 }
 
 /// Shadowed primitive types, with hand-written serde impls since serde's derive needs `str`.
@@ -372,7 +524,8 @@ mod no_prelude {
     }
 
     #[derive(::job_core::Job, ::serde::Serialize, ::serde::Deserialize)]
-    #[job(crate = "::job_core")]
+    #[job(crate = "::job_core", resource = "0", unique = "0", effect = "create")]
+    #[job(unique_while = "live", requires = ["gpu"])]
     pub(super) struct B(pub(super) u8);
 
     #[derive(::job_core::JobSet)]
@@ -400,4 +553,7 @@ fn no_implicit_prelude_module_compiles() {
     let job = no_prelude::Set::decode("B", b"7").unwrap();
     assert!(matches!(job, no_prelude::Set::B(no_prelude::B(7))));
     assert_eq!(no_prelude::OtherPath::from(no_prelude::B(1)).name(), "B");
+    assert_eq!(no_prelude::B(4).resource().as_deref(), Some("4"));
+    assert_eq!(no_prelude::B(4).unique_key().as_deref(), Some("[4]"));
+    assert_eq!(no_prelude::B::OPTIONS.effect(), Some(Effect::Create));
 }
