@@ -9,6 +9,7 @@
 //! bench process N CONCURRENCY      drain a backlog of no-op jobs             (default 50000 10)
 //! bench latency N GAP_MS CONC      enqueue -> handler start on an idle worker (default 1000 2 1)
 //! bench memory N                   Redis used_memory per waiting job         (default 50000)
+//! bench resources R PER C          R resources x PER jobs each, drained at C (default 10000 5 100)
 //! bench all                        each of the above once (process at 1, 10, 100)
 //! ```
 //!
@@ -353,6 +354,42 @@ async fn latency(env: &Env, n: usize, gap_ms: u64, concurrency: usize) {
     env.cleanup(&client).await;
 }
 
+async fn resources(env: &Env, count: usize, per: usize, concurrency: usize) {
+    let client = env.client().await;
+    let n = count * per;
+    // Round-robin over the resources, as independent requests would arrive.
+    let all: Vec<NewJob> = (0..n)
+        .map(|i| {
+            NewJob::new(&Noop { i: i as u64 })
+                .unwrap()
+                .with_resource(format!("r{}", i % count))
+        })
+        .collect();
+    for part in all.chunks(1000) {
+        client.insert_many(part).await.unwrap();
+    }
+    let bench = Bench::new(n, false);
+    let worker =
+        job::Worker::<BenchJob, Bench>::new(client.clone(), bench.clone()).concurrency(concurrency);
+    let measure = env.measure().await;
+    worker.run_until(bench.clone().all_done()).await.unwrap();
+    assert_eq!(
+        bench.ran.load(Ordering::SeqCst),
+        n,
+        "every job ran exactly once"
+    );
+    measure
+        .report(
+            env,
+            "process resource-bound backlog",
+            n,
+            format!("{count} resources x {per}, c={concurrency}"),
+            json!({"resources": count, "per_resource": per, "concurrency": concurrency}),
+        )
+        .await;
+    env.cleanup(&client).await;
+}
+
 async fn memory(env: &Env, n: usize) {
     let client = env.client().await;
     let all = jobs(0..n as u64);
@@ -385,6 +422,7 @@ async fn main() {
         "process" => process(&env, arg(1, 50_000), arg(2, 10)).await,
         "latency" => latency(&env, arg(1, 1000), arg(2, 2) as u64, arg(3, 1)).await,
         "memory" => memory(&env, arg(1, 50_000)).await,
+        "resources" => resources(&env, arg(1, 10_000), arg(2, 5), arg(3, 100)).await,
         "all" => {
             enqueue_add(&env, 50_000, 50).await;
             enqueue_bulk(&env, 50_000, 1000).await;
@@ -394,6 +432,7 @@ async fn main() {
             latency(&env, 1000, 2, 1).await;
             latency(&env, 1000, 2, 10).await;
             memory(&env, 50_000).await;
+            resources(&env, 10_000, 5, 100).await;
         }
         other => panic!(
             "unknown scenario `{other}`: enqueue-add, enqueue-bulk, process, latency, memory or all"

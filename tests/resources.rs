@@ -693,3 +693,62 @@ async fn a_filtered_grab_takes_only_matching_jobs_in_order() {
     );
     q.cleanup().await.unwrap();
 }
+
+#[derive(Job, Serialize, Deserialize)]
+#[job(name = "res.resize", resource = "disk", effect = "update", unique = ["disk", "size"], requires = ["gpu"])]
+struct Resize {
+    disk: String,
+    size: u32,
+}
+
+#[tokio::test]
+async fn the_derive_attributes_reach_redis() {
+    let q = queue("derive_attributes").await;
+    let c = q.client();
+    let error = c
+        .enqueue(Resize {
+            disk: "d1".into(),
+            size: 10,
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, job::redis::Error::ResourceNotFound { job_type, resource, .. } if job_type == "res.resize" && resource == "d1"),
+        "{error}"
+    );
+    c.insert(op("d1", "create", Some(Effect::Create), false))
+        .await
+        .unwrap();
+    let id = c
+        .enqueue(Resize {
+            disk: "d1".into(),
+            size: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        c.enqueue(Resize {
+            disk: "d1".into(),
+            size: 10
+        })
+        .await
+        .unwrap(),
+        id,
+        "a duplicate answers the live job"
+    );
+    assert_ne!(
+        c.enqueue(Resize {
+            disk: "d1".into(),
+            size: 20
+        })
+        .await
+        .unwrap(),
+        id
+    );
+    let details = c.details(id).await.unwrap().unwrap();
+    assert_eq!(details.resource.as_deref(), Some("d1"));
+    assert_eq!(details.unique_key.as_deref(), Some(r#"["d1",10]"#));
+    assert_eq!(details.requires, ["gpu"]);
+    assert_eq!(details.state, JobState::Blocked, "behind the create");
+    q.cleanup().await.unwrap();
+}
