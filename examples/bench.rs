@@ -93,7 +93,17 @@ impl Run<Bench> for Noop {
 struct Env {
     url: String,
     raw: redis::aio::MultiplexedConnection,
-    _server: Option<std::process::Child>,
+    /// The private redis-server this run started, stopped when the run ends.
+    server: Option<std::process::Child>,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if let Some(server) = &mut self.server {
+            let _ = server.kill();
+            let _ = server.wait();
+        }
+    }
 }
 
 impl Env {
@@ -135,15 +145,13 @@ impl Env {
                 Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
             }
         };
-        Self {
-            url,
-            raw,
-            _server: server,
-        }
+        Self { url, raw, server }
     }
 
     async fn client(&self) -> Client {
-        let namespace = format!("bench:{}", JobId::new().to_string().to_lowercase());
+        // Short, like a real app's; unique per scenario (the random tail of a ULID).
+        let id = JobId::new().to_string().to_lowercase();
+        let namespace = format!("bench:{}", &id[id.len() - 6..]);
         let config = Config::new()
             .namespace(namespace)
             .keep_completed(Retention::none());

@@ -6,7 +6,12 @@
 //! that will not exist is refused at once: create an instance, queue an upgrade right behind the
 //! create (accepted before the create has run), delete it, and show an upgrade enqueued after the
 //! delete refused, as a web app would answer 404.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::panic
+)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;

@@ -16,5 +16,7 @@ elseif f[1] == 'delayed' then
 elseif f[1] ~= 'blocked' then
   return f[1]
 end
-finish(id, 'cancelled', now_ms(), keep, age)
+local now = now_ms()
+finish(id, 'cancelled', now, keep, age)
+prune('done', now, keep, age)
 return 'cancelled'

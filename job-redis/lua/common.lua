@@ -22,7 +22,7 @@ end
 
 -- Ready-set score: priority first (higher runs first), then FIFO by sequence number.
 local function ready_score(priority, seq)
-  return (127 - priority) * 17592186044416 + seq
+  return (127 - (priority or 0)) * 17592186044416 + seq
 end
 
 -- A job's queue: its type, plus the capabilities it requires (`<type>|gpu,region=eu`). Each
@@ -74,9 +74,14 @@ local function delete_job(id)
   redis.call('UNLINK', P .. 'j:' .. id, P .. 'a:' .. id, P .. 'e:' .. id)
 end
 
--- Removes the oldest entries of a retention index beyond `keep` entries or older than
--- `max_age` ms, deleting their jobs; bounded per call so a script never runs long.
+-- Removes the oldest entries of a retention index (`done` or `failed`) beyond `keep` entries or
+-- older than `max_age` ms, deleting their jobs; bounded per call so a script never runs long.
+-- Every script that ends jobs calls it once, at its end.
 local function prune(index, now, keep, max_age)
+  if keep <= 0 then
+    return
+  end
+  index = P .. index
   local budget = 20
   local old = redis.call('ZRANGEBYSCORE', index, '-inf', fmt(now - max_age), 'LIMIT', 0, budget)
   for _, id in ipairs(old) do
@@ -167,8 +172,6 @@ finish = function(id, state, now, keep, max_age, cap, quiet)
   local key = P .. 'j:' .. id
   local f = redis.call('HMGET', key, 'uk', 'rk', 'fx')
   redis.call('ZREM', P .. 'leases', id)
-  redis.call('HSET', key, 's', state, 'f', fmt(now))
-  redis.call('HDEL', key, 'w', 'ra')
   free_unique(id, f[1])
   local rk, fx = f[2], f[3]
   if rk and not quiet then
@@ -183,13 +186,13 @@ finish = function(id, state, now, keep, max_age, cap, quiet)
       promote_head(rk, now)
     end
   end
-  local index = P .. (state == 'failed' and 'failed' or 'done')
   if keep <= 0 then
     delete_job(id)
   else
-    redis.call('ZADD', index, fmt(now), id)
+    redis.call('HSET', key, 's', state, 'f', fmt(now))
+    redis.call('HDEL', key, 'w', 'ra')
+    redis.call('ZADD', P .. (state == 'failed' and 'failed' or 'done'), fmt(now), id)
   end
-  prune(index, now, keep, max_age)
 end
 
 -- The history cap and the failed-job retention: the three ARGV from `i` of every script that
@@ -204,7 +207,7 @@ local function held(id, token)
   if f[1] ~= 'running' or f[2] ~= token then
     return nil
   end
-  return { jtype = f[3], attempts = tonumber(f[4]), max = tonumber(f[5]), priority = tonumber(f[6]),
+  return { jtype = f[3], attempts = tonumber(f[4]) or 0, max = tonumber(f[5]), priority = tonumber(f[6]),
            seq = tonumber(f[7]), holder = f[8], queue = queue_of(f[3], f[9]) }
 end
 
@@ -239,9 +242,9 @@ end
 
 -- Plans `count` rows from `first` without writing: each is 'new', 'exists' (its id is stored or
 -- earlier in the batch) or a duplicate of a live unique job. `pred` seeds predicted resource
--- states (rk -> bool). Returns the plan, or nil, the row index and the resource when a row needs
--- a resource that will not exist (the whole batch is refused).
-local function plan_rows(first, count, pred)
+-- states (rk -> bool). A row that needs a resource that will not exist refuses the whole batch
+-- when `atomic` (returns nil, the row index and the resource), or only itself otherwise.
+local function plan_rows(first, count, pred, atomic)
   local plan, ids, uniques = {}, {}, {}
   for i = 0, count - 1 do
     local b = first + i * ROW
@@ -264,13 +267,18 @@ local function plan_rows(first, count, pred)
             if stored then exists = stored == '1' else exists = resource_exists(rk) end
           end
           if (fx == 'update' or fx == 'delete') and not exists then
-            return nil, i, rk
+            if atomic then
+              return nil, i, rk
+            end
+            entry = { kind = 'refused', rk = rk }
           end
-          if fx == 'create' then exists = true elseif fx == 'delete' then exists = false end
-          pred[rk] = exists
-          entry.pred = exists
+          if entry.kind == 'new' then
+            if fx == 'create' then exists = true elseif fx == 'delete' then exists = false end
+            pred[rk] = exists
+            entry.pred = exists
+          end
         end
-        if ukey then uniques[ukey] = id end
+        if ukey and entry.kind == 'new' then uniques[ukey] = id end
         plan[i + 1] = entry
       end
     end
@@ -278,21 +286,41 @@ local function plan_rows(first, count, pred)
   return plan
 end
 
--- Writes a planned new row. With `head_rk`, a row bound to that resource is left for the caller
--- to put at the head of the FIFO (REPLACE) and starts blocked.
-local function insert_row(base, now, inline_max, entry, head_rk)
+-- Takes `count` sequence numbers at once; returns the first.
+local function take_seqs(count)
+  return redis.call('INCRBY', P .. 'seq', count) - count + 1
+end
+
+-- Sets the `r` wake marker of each queue in `queues` (a set): once per script, not per job.
+local function wake(queues)
+  for queue in pairs(queues) do
+    redis.call('ZADD', P .. 'w:' .. queue, 0, 'r')
+  end
+end
+
+-- Writes a planned new row with sequence number `seq`; adds its queue to `woken` when it is
+-- ready at once. With `head_rk`, a row bound to that resource is left for the caller to put at
+-- the head of the FIFO (REPLACE) and starts blocked.
+local function insert_row(base, now, inline_max, entry, head_rk, seq, woken)
   local id, jtype = ARGV[base], ARGV[base + 1]
   local key = P .. 'j:' .. id
   local priority = tonumber(ARGV[base + 2])
-  local seq = redis.call('INCR', P .. 'seq')
-  redis.call('HSET', key, 't', jtype, 'p', priority, 'q', seq, 'c', fmt(now), 'a', 0,
-    'm', ARGV[base + 3], 'l', ARGV[base + 4])
+  -- One HSET with every field that is not at its default (priority 0, no attempts, the
+  -- worker's lease, no delay): fewer fields keep the hash small.
+  local fields = { 't', jtype, 'q', seq, 'c', fmt(now), 'm', ARGV[base + 3], 's', 'ready' }
+  if priority ~= 0 then
+    fields[#fields + 1], fields[#fields + 2] = 'p', priority
+  end
+  if ARGV[base + 4] ~= '0' then
+    fields[#fields + 1], fields[#fields + 2] = 'l', ARGV[base + 4]
+  end
   local payload = ARGV[base + 7]
   if #payload <= inline_max then
-    redis.call('HSET', key, 'd', payload)
+    fields[#fields + 1], fields[#fields + 2] = 'd', payload
   else
     redis.call('SET', P .. 'a:' .. id, payload)
   end
+  redis.call('HSET', key, unpack(fields))
   if ARGV[base + 8] ~= '' then redis.call('HSET', key, 'pa', ARGV[base + 8]) end
   local reqs = ARGV[base + 13]
   if reqs ~= '' then
@@ -334,15 +362,19 @@ local function insert_row(base, now, inline_max, entry, head_rk)
   if run_at > now then
     make_delayed(id, queue, run_at)
   else
-    make_ready(id, queue, priority, seq)
+    -- `s` is already `ready`: just the ready set; the caller sets the wake markers.
+    redis.call('ZADD', P .. 'r:' .. queue, fmt(ready_score(priority, seq)), id)
+    woken[queue] = true
   end
 end
 
--- The reply for planned rows: 'new', 'exists', or 'dup:<live id>' each.
+-- The reply for planned rows: 'new', 'exists', 'dup:<live id>' or 'refused:<resource>' each.
 local function plan_reply(plan, out)
   for i, entry in ipairs(plan) do
     if entry.kind == 'dup' then
       out[#out + 1] = 'dup:' .. entry.of
+    elseif entry.kind == 'refused' then
+      out[#out + 1] = 'refused:' .. entry.rk
     else
       out[#out + 1] = entry.kind
     end

@@ -9,7 +9,8 @@ local now = now_ms()
 local out = {}
 for i = 0, count - 1 do
   local id, token, result = ARGV[4 + i * 3], ARGV[5 + i * 3], ARGV[6 + i * 3]
-  if held(id, token) then
+  local f = redis.call('HMGET', P .. 'j:' .. id, 's', 'tk')
+  if f[1] == 'running' and f[2] == token then
     if result ~= '' and keep > 0 then
       redis.call('HSET', P .. 'j:' .. id, 'r', result)
     end
@@ -19,4 +20,5 @@ for i = 0, count - 1 do
     out[i + 1] = 0
   end
 end
+prune('done', now, keep, age)
 return out

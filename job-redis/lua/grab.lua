@@ -28,12 +28,13 @@ for _, id in ipairs(expired) do
   if f[1] ~= 'running' then
     redis.call('ZREM', P .. 'leases', id)
   else
-    local attempt = tonumber(f[3])
+    local attempt = tonumber(f[3]) or 0
     local expiries = redis.call('HINCRBY', P .. 'j:' .. id, 'x', 1)
     redis.call('HSET', P .. 'j:' .. id, 'a', attempt - 1)
     push_failure(id, now, attempt, 'lease_expired', 'lease expired before the job finished', f[7], cap)
     if expiries > max_expiries then
       finish(id, 'failed', now, failed_keep, failed_age, cap)
+      prune('failed', now, failed_keep, failed_age)
     else
       redis.call('ZREM', P .. 'leases', id)
       redis.call('HDEL', P .. 'j:' .. id, 'w')
@@ -106,16 +107,20 @@ elseif limit > 0 then
   end
 end
 
--- 5. Lease each one.
+-- 5. Lease each one: tokens from one INCRBY, each larger than any issued before.
 local out = { -1 }
-for _, c in ipairs(picked) do
+local last = 0
+if #picked > 0 then
+  last = redis.call('INCRBY', P .. 'seq', #picked)
+end
+for i, c in ipairs(picked) do
   local key = P .. 'j:' .. c.id
-  local token = redis.call('INCR', P .. 'seq')
-  local attempt = redis.call('HINCRBY', key, 'a', 1)
-  local f = redis.call('HMGET', key, 'd', 'm', 'l', 't', 'uw', 'uk')
+  local token = last - #picked + i
+  local f = redis.call('HMGET', key, 'd', 'm', 'l', 't', 'uw', 'uk', 'a')
+  local attempt = (tonumber(f[7]) or 0) + 1
   local lease = tonumber(f[3]) or 0
   if lease <= 0 then lease = default_lease end
-  redis.call('HSET', key, 's', 'running', 'tk', token, 'w', holder, 'st', fmt(now))
+  redis.call('HSET', key, 's', 'running', 'tk', token, 'w', holder, 'st', fmt(now), 'a', attempt)
   redis.call('ZADD', P .. 'leases', fmt(now + lease), c.id)
   if f[5] == 'q' then
     free_unique(c.id, f[6])

@@ -1,23 +1,33 @@
 -- insert.lua: INSERT / INSERT_MANY: store jobs, ready now, delayed, or blocked behind their
 -- resource's FIFO; a job whose unique key is live answers the live job instead; a job that needs
--- a resource that will not exist refuses the whole batch, and nothing is stored.
+-- a resource that will not exist is refused, and with it the whole batch when atomic.
 -- KEYS[1] shard prefix
--- ARGV[1] inline_max (bytes of arguments kept in the job hash)  ARGV[2] count
--- ARGV[3..] count rows of 15 (see common.lua)
--- returns: {'ok', per row 'new' | 'exists' | 'dup:<id>'} or {'refused', row index, resource}
+-- ARGV[1] inline_max (bytes of arguments kept in the job hash)
+-- ARGV[2] atomic: 1 for all-or-nothing (a refused row refuses the batch), 0 for independent rows
+--         (a batch of unrelated callers' jobs)  ARGV[3] count  ARGV[4..] count rows of 15
+-- returns: {'ok', per row 'new' | 'exists' | 'dup:<id>' | 'refused:<resource>'} or
+--          {'refused', row index, resource} (atomic only)
 local inline_max = int(ARGV[1], 'inline_max')
-local count = int(ARGV[2], 'count')
+local atomic = ARGV[2] == '1'
+local count = int(ARGV[3], 'count')
 for i = 0, count - 1 do
-  check_row(3 + i * ROW)
+  check_row(4 + i * ROW)
 end
-local plan, bad, rk = plan_rows(3, count, {})
+local plan, bad, rk = plan_rows(4, count, {}, atomic)
 if not plan then
   return { 'refused', bad, rk }
 end
 local now = now_ms()
+local fresh = 0
+for _, entry in ipairs(plan) do
+  if entry.kind == 'new' then fresh = fresh + 1 end
+end
+local seq, woken = take_seqs(fresh), {}
 for i, entry in ipairs(plan) do
   if entry.kind == 'new' then
-    insert_row(3 + (i - 1) * ROW, now, inline_max, entry, nil)
+    insert_row(4 + (i - 1) * ROW, now, inline_max, entry, nil, seq, woken)
+    seq = seq + 1
   end
 end
+wake(woken)
 return plan_reply(plan, { 'ok' })

@@ -12,4 +12,5 @@ end
 local now = now_ms()
 push_failure(id, now, job.attempts, ARGV[3], ARGV[4], job.holder, cap)
 finish(id, 'failed', now, keep, age, cap)
+prune('failed', now, keep, age)
 return 'failed'

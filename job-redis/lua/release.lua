@@ -21,6 +21,7 @@ if limit >= 0 then
     push_failure(id, now, job.attempts, 'defer_limit',
       'deferred ' .. defers .. ' times, over the limit of ' .. limit, job.holder, cap)
     finish(id, 'failed', now, keep, age, cap)
+    prune('failed', now, keep, age)
     return 'failed'
   end
 end

@@ -30,16 +30,18 @@ if rk then
     pred[rk] = resource_exists(rk)
   end
 end
-local plan, bad, bad_rk = plan_rows(7, count, pred)
+local plan, bad, bad_rk = plan_rows(7, count, pred, true)
 if not plan then
   return { 'refused', bad, bad_rk }
 end
 local now = now_ms()
 local heads, effects = {}, false
+local seq, woken = take_seqs(count), {}
 for i, entry in ipairs(plan) do
   local base = 7 + (i - 1) * ROW
   if entry.kind == 'new' then
-    insert_row(base, now, inline_max, entry, rk)
+    insert_row(base, now, inline_max, entry, rk, seq, woken)
+    seq = seq + 1
     if rk and ARGV[base + 9] == rk then
       heads[#heads + 1] = ARGV[base]
       if ARGV[base + 10] == 'create' or ARGV[base + 10] == 'delete' then effects = true end
@@ -53,9 +55,11 @@ if rk and #heads > 0 then
     redis.call('LPUSH', list, heads[i])
   end
 end
+wake(woken)
 finish(id, 'completed', now, keep, age)
 if rk and effects then
   revalidate(rk, id, now, keep, age, 50)
   promote_head(rk, now)
 end
+prune('done', now, keep, age)
 return plan_reply(plan, { 'ok' })

@@ -15,6 +15,7 @@ local now = now_ms()
 push_failure(id, now, job.attempts, ARGV[4], ARGV[5], job.holder, cap)
 if job.attempts >= job.max then
   finish(id, 'failed', now, keep, age, cap)
+  prune('failed', now, keep, age)
   return 'failed'
 end
 redis.call('ZREM', P .. 'leases', id)

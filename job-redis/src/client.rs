@@ -10,6 +10,7 @@ use job_core::{
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Value};
 
+use crate::batch::Batcher;
 use crate::error::redact;
 use crate::keys::Shard;
 use crate::reply::Reply;
@@ -56,6 +57,7 @@ struct Inner {
     shard: Shard,
     /// Idle dedicated connections for blocking waits (never the shared command connection).
     waiters: Mutex<Vec<MultiplexedConnection>>,
+    batcher: Batcher,
 }
 
 impl fmt::Debug for Client {
@@ -100,6 +102,11 @@ impl Client {
             .await
             .map_err(connect_error)?;
         let shard = Shard::new(&config.namespace, 0);
+        let batcher = Batcher::start(
+            conn.clone(),
+            shard.prefix().to_owned(),
+            config.inline_args_max,
+        );
         Ok(Self {
             inner: Arc::new(Inner {
                 redis,
@@ -108,6 +115,7 @@ impl Client {
                 config,
                 shard,
                 waiters: Mutex::new(Vec::new()),
+                batcher,
             }),
         })
     }
@@ -159,10 +167,9 @@ impl Client {
     ///
     /// As [`Client::enqueue`].
     pub async fn insert(&self, job: NewJob) -> Result<Inserted> {
-        let mut answers = self.insert_many(std::slice::from_ref(&job)).await?;
-        answers
-            .pop()
-            .ok_or_else(|| Reply::of("insert").error("no answer for the job"))
+        self.check_size(&job)?;
+        // Concurrent single inserts share one script call (see `batch.rs`).
+        self.inner.batcher.insert(job).await
     }
 
     /// Inserts many jobs in few round trips (one script per 500 jobs, each atomic).
@@ -177,17 +184,19 @@ impl Client {
         }
         let mut answers = Vec::with_capacity(jobs.len());
         for chunk in jobs.chunks(INSERT_CHUNK) {
-            let mut invocation = scripts::INSERT.prepare_invoke();
-            invocation
-                .key(self.shard().prefix())
-                .arg(self.inner.config.inline_args_max)
-                .arg(chunk.len());
-            for job in chunk {
-                push_row(&mut invocation, job, None);
-            }
+            let prefix = self.shard().prefix();
+            let invocation = insert_invocation(
+                prefix,
+                self.inner.config.inline_args_max,
+                true,
+                chunk.iter(),
+            );
             let reply = Reply::of("insert");
-            let inserted = decode_inserted(&reply, self.invoke(&invocation).await?, chunk)?;
-            answers.extend(inserted.ok_or_else(|| reply.error("unexpected `lost`"))?);
+            let rows = decode_inserted(&reply, self.invoke(&invocation).await?, chunk.iter())?
+                .ok_or_else(|| reply.error("unexpected `lost`"))?;
+            for row in rows {
+                answers.push(row?);
+            }
         }
         Ok(answers)
     }
@@ -466,7 +475,12 @@ fn attributes_json(attributes: &[(String, String)]) -> String {
 
 /// Decodes the answer of a script that inserts rows: `{'ok', per row 'new' | 'exists' |
 /// 'dup:<id>'}`, or `{'refused', index, resource}`, or `{'lost'}` (REPLACE).
-fn decode_inserted(reply: &Reply, value: Value, jobs: &[NewJob]) -> Result<Option<Vec<Inserted>>> {
+pub(crate) fn decode_inserted<'a>(
+    reply: &Reply,
+    value: Value,
+    jobs: impl ExactSizeIterator<Item = &'a NewJob>,
+) -> Result<Option<Vec<Result<Inserted>>>> {
+    let jobs: Vec<&NewJob> = jobs.collect();
     let mut items = reply.array(value)?.into_iter();
     let status = reply.string(items.next().ok_or_else(|| reply.error("empty reply"))?)?;
     match status.as_str() {
@@ -479,11 +493,7 @@ fn decode_inserted(reply: &Reply, value: Value, jobs: &[NewJob]) -> Result<Optio
                 .ok()
                 .and_then(|i| jobs.get(i))
                 .ok_or_else(|| reply.error(format!("refused row {index} out of range")))?;
-            return Err(Error::ResourceNotFound {
-                id: job.id(),
-                job_type: job.name().to_owned(),
-                resource,
-            });
+            return Err(refused(job, resource));
         }
         other => return Err(reply.error(format!("unknown status `{other}`"))),
     }
@@ -501,19 +511,47 @@ fn decode_inserted(reply: &Reply, value: Value, jobs: &[NewJob]) -> Result<Optio
         .map(|(answer, job)| {
             let answer = reply.string(answer)?;
             Ok(match answer.as_str() {
-                "new" => Inserted::New(job.id()),
-                "exists" => Inserted::Exists(job.id()),
-                other => {
-                    let live = other
-                        .strip_prefix("dup:")
-                        .and_then(|id| id.parse().ok())
-                        .ok_or_else(|| reply.error(format!("unknown answer `{other}`")))?;
-                    Inserted::Duplicate(live)
-                }
+                "new" => Ok(Inserted::New(job.id())),
+                "exists" => Ok(Inserted::Exists(job.id())),
+                other => match other.split_once(':') {
+                    Some(("dup", id)) => Ok(Inserted::Duplicate(
+                        id.parse()
+                            .map_err(|_| reply.error(format!("bad job id `{id}`")))?,
+                    )),
+                    Some(("refused", resource)) => Err(refused(job, resource.to_owned())),
+                    _ => return Err(reply.error(format!("unknown answer `{other}`"))),
+                },
             })
         })
         .collect::<Result<Vec<_>>>()
         .map(Some)
+}
+
+fn refused(job: &NewJob, resource: String) -> Error {
+    Error::ResourceNotFound {
+        id: job.id(),
+        job_type: job.name().to_owned(),
+        resource,
+    }
+}
+
+/// An INSERT call for `jobs`: all or nothing when `atomic`, else each row on its own.
+pub(crate) fn insert_invocation<'a>(
+    prefix: &str,
+    inline_max: usize,
+    atomic: bool,
+    jobs: impl ExactSizeIterator<Item = &'a NewJob>,
+) -> redis::ScriptInvocation<'static> {
+    let mut invocation = scripts::INSERT.prepare_invoke();
+    invocation
+        .key(prefix)
+        .arg(inline_max)
+        .arg(u8::from(atomic))
+        .arg(jobs.len());
+    for job in jobs {
+        push_row(&mut invocation, job, None);
+    }
+    invocation
 }
 
 fn decode_details(id: JobId, fields: Value, args: Value, history: Value) -> Result<Details> {
@@ -738,8 +776,8 @@ impl Backend for Client {
             push_row(&mut invocation, child, Some(lease.id));
         }
         let reply = Reply::of("replace");
-        match decode_inserted(&reply, self.invoke(&invocation).await?, children)? {
-            Some(inserted) => Ok((Ack::Ok, inserted)),
+        match decode_inserted(&reply, self.invoke(&invocation).await?, children.iter())? {
+            Some(rows) => Ok((Ack::Ok, rows.into_iter().collect::<Result<Vec<_>>>()?)),
             None => Ok((Ack::Lost, Vec::new())),
         }
     }

@@ -88,6 +88,23 @@ impl Error {
     }
 }
 
+impl Error {
+    /// The same failure, for another caller of a shared call (errors are not `Clone`).
+    pub(crate) fn for_another_caller(&self) -> Self {
+        match self {
+            Self::Redis(error) => Self::Redis(error.clone()),
+            Self::Connect { url, source } => Self::Connect {
+                url: url.clone(),
+                source: source.clone(),
+            },
+            other => Self::Protocol {
+                script: "insert",
+                detail: other.to_string(),
+            },
+        }
+    }
+}
+
 /// A `Result` whose error defaults to [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

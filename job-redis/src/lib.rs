@@ -8,6 +8,7 @@
 #![doc = include_str!("../docs/key-layout.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod batch;
 mod client;
 mod config;
 mod error;
