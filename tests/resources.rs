@@ -56,6 +56,8 @@ struct App {
     most_at_once: Mutex<u32>,
     order: Mutex<HashMap<String, Vec<u32>>>,
     log: Mutex<Vec<String>>,
+    /// Where steps also record their order in Redis: a connection and a key prefix.
+    recorder: Option<(redis::aio::MultiplexedConnection, String)>,
 }
 
 impl App {
@@ -79,6 +81,14 @@ impl Run<App> for Step {
         tokio::time::sleep(Duration::from_millis(fastrand::u64(0..3))).await;
         let fail = fastrand::u32(0..100) < self.fail_percent;
         if !fail {
+            if let Some((conn, prefix)) = &app.recorder {
+                let key = format!("{prefix}{}", self.instance);
+                let _: () = redis::cmd("RPUSH")
+                    .arg(key)
+                    .arg(self.n)
+                    .query_async(&mut conn.clone())
+                    .await?;
+            }
             app.order
                 .lock()
                 .unwrap()
@@ -180,7 +190,11 @@ async fn resource_jobs_run_one_at_a_time_in_order_under_16_workers_and_failures(
         }
     }
     q.client().insert_many(&jobs).await.unwrap();
-    let app = Arc::new(App::default());
+    let prefix = format!("{}:test-order:", q.client().namespace());
+    let app = Arc::new(App {
+        recorder: Some((support::raw_connection().await, prefix.clone())),
+        ..App::default()
+    });
     let total = jobs.len();
     let done = {
         let app = app.clone();
@@ -200,11 +214,19 @@ async fn resource_jobs_run_one_at_a_time_in_order_under_16_workers_and_failures(
         1,
         "two jobs of one resource ran at once"
     );
+    let mut raw = support::raw_connection().await;
     for instance in &instances {
+        let recorded: Vec<u32> = redis::cmd("LRANGE")
+            .arg(format!("{prefix}{instance}"))
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut raw)
+            .await
+            .unwrap();
         assert_eq!(
-            app.order.lock().unwrap()[instance],
+            recorded,
             (0..8).collect::<Vec<_>>(),
-            "order of {instance}"
+            "order of {instance} in Redis"
         );
         let state = q.client().resource(instance).await.unwrap();
         assert!(state.queued.is_empty() && state.running.is_none() && state.total == 0);

@@ -87,13 +87,14 @@ if #queues == 1 and not filter then
   for i = 1, #popped, 2 do
     picked[#picked + 1] = { id = popped[i], queue = queues[1] }
   end
-elseif limit > 0 then
+elseif limit > 0 and filter then
+  -- Filtered: look at the first `window` jobs of each queue, take the matching ones.
   local candidates = {}
   for _, queue in ipairs(queues) do
-    local rows = redis.call('ZRANGE', P .. 'r:' .. queue, 0, (filter and window or limit) - 1, 'WITHSCORES')
+    local rows = redis.call('ZRANGE', P .. 'r:' .. queue, 0, window - 1, 'WITHSCORES')
     local taken = 0
     for j = 1, #rows, 2 do
-      if taken < limit and (not filter or matches(rows[j])) then
+      if taken < limit and matches(rows[j]) then
         candidates[#candidates + 1] = { id = rows[j], score = tonumber(rows[j + 1]), queue = queue }
         taken = taken + 1
       end
@@ -104,6 +105,44 @@ elseif limit > 0 then
     local c = candidates[i]
     redis.call('ZREM', P .. 'r:' .. c.queue, c.id)
     picked[#picked + 1] = c
+  end
+elseif limit > 0 then
+  -- A merge over the queues' heads: from the queue with the best head, take every job that
+  -- beats the runner-up's head, then look at that queue's new head. The cost grows with the
+  -- queues and the jobs taken, never with the backlog.
+  local heads = {}
+  for _, queue in ipairs(queues) do
+    local head = redis.call('ZRANGE', P .. 'r:' .. queue, 0, 0, 'WITHSCORES')
+    if head[1] then
+      heads[#heads + 1] = { queue = queue, score = tonumber(head[2]) }
+    end
+  end
+  while #picked < limit and #heads > 0 do
+    local best, second = 1, nil
+    for i = 2, #heads do
+      if heads[i].score < heads[best].score then
+        second = heads[best].score
+        best = i
+      elseif second == nil or heads[i].score < second then
+        second = heads[i].score
+      end
+    end
+    local key = P .. 'r:' .. heads[best].queue
+    local below = second and ('(' .. fmt(second)) or '+inf'
+    local ids = redis.call('ZRANGEBYSCORE', key, '-inf', below, 'LIMIT', 0, limit - #picked)
+    if #ids == 0 then
+      break -- cannot happen (scores are unique); never remove a whole queue by accident
+    end
+    redis.call('ZREMRANGEBYRANK', key, 0, #ids - 1)
+    for _, id in ipairs(ids) do
+      picked[#picked + 1] = { id = id, queue = heads[best].queue }
+    end
+    local head = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    if head[1] then
+      heads[best].score = tonumber(head[2])
+    else
+      table.remove(heads, best)
+    end
   end
 end
 

@@ -14,6 +14,14 @@ const BATCH: usize = 200;
 pub(crate) async fn run<B: Backend>(backend: B, mut queue: mpsc::UnboundedReceiver<Completion>) {
     let mut batch = Vec::with_capacity(BATCH);
     while queue.recv_many(&mut batch, BATCH).await > 0 {
+        // Let the handlers that are finishing right now add their completions to this batch.
+        tokio::task::yield_now().await;
+        while batch.len() < BATCH {
+            match queue.try_recv() {
+                Ok(completion) => batch.push(completion),
+                Err(_) => break,
+            }
+        }
         let answers = super::persist("complete", || backend.complete(&batch)).await;
         if let Some(answers) = answers {
             for (completion, ack) in batch.iter().zip(answers) {

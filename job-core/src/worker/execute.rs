@@ -29,7 +29,9 @@ pub(crate) struct Run<S, State, B> {
     pub(crate) state: Arc<State>,
     pub(crate) ops: Arc<dyn LeaseOps>,
     pub(crate) leases: Arc<Leases>,
-    pub(crate) acks: mpsc::UnboundedSender<Completion>,
+    /// The ack task's queue; `None` completes at once (a drain must see every completion
+    /// written before it decides that nothing is left).
+    pub(crate) acks: Option<mpsc::UnboundedSender<Completion>>,
     pub(crate) abort: CancellationToken,
     pub(crate) worker_id: String,
     pub(crate) set: PhantomData<fn() -> S>,
@@ -136,8 +138,13 @@ where
             Ended::Outcome(OutcomeKind::Complete { result }) => {
                 tracing::debug!("job completed");
                 // Batched by the ack task; a closed channel means shutdown is flushing.
-                if let Err(unsent) = self.acks.send(Completion::new(lease, result)) {
-                    let done = [unsent.0];
+                let completion = Completion::new(lease, result);
+                let unsent = match &self.acks {
+                    Some(acks) => acks.send(completion).err().map(|unsent| unsent.0),
+                    None => Some(completion),
+                };
+                if let Some(completion) = unsent {
+                    let done = [completion];
                     persist("complete", || backend.complete(&done)).await;
                 }
                 return;

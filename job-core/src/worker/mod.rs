@@ -249,6 +249,9 @@ where
         let config = &self.worker.config;
         let mut ran = 0usize;
         let mut failures = 0u32;
+        // Whether the last grab filled every slot it asked for (more work is likely waiting),
+        // and whether the driver already waited once for slots to free up.
+        let (mut backlog, mut lingered) = (false, false);
         loop {
             if self.stop.is_cancelled() {
                 return Ok(ran);
@@ -260,8 +263,17 @@ where
                     _ = self.slots.acquire() => {}
                     () = self.stop.cancelled() => {}
                 }
+                lingered = false;
                 continue;
             }
+            if backlog && !lingered && free < (config.concurrency / 4).max(1) {
+                // Work is waiting but few slots are free: let the jobs that are finishing right
+                // now finish first, so one grab takes many jobs instead of many grabs one each.
+                lingered = true;
+                tokio::task::yield_now().await;
+                continue;
+            }
+            lingered = false;
             let grab = Grab::new(
                 &self.types,
                 free.min(config.max_grab),
@@ -287,6 +299,7 @@ where
                     continue;
                 }
             };
+            backlog = grabbed.jobs.len() == grab.limit;
             if grabbed.jobs.is_empty() {
                 if limit.is_some() {
                     // Done only if nothing ran while we grabbed: a job that ended meanwhile may
@@ -339,7 +352,7 @@ where
                     state: self.worker.state.clone(),
                     ops,
                     leases: self.leases.clone(),
-                    acks: self.acks.clone(),
+                    acks: limit.is_none().then(|| self.acks.clone()),
                     abort: self.abort.clone(),
                     worker_id: self.worker.holder.worker.clone(),
                     set: PhantomData,
