@@ -9,6 +9,7 @@
 //! bench process N CONCURRENCY      drain a backlog of no-op jobs             (default 50000 10)
 //! bench latency N GAP_MS CONC      enqueue -> handler start on an idle worker (default 1000 2 1)
 //! bench memory N                   Redis used_memory per waiting job         (default 50000)
+//! bench types BACKLOG MEASURED     the first MEASURED jobs of a backlog over 100 types (1000000 50000)
 //! bench resources R PER C          R resources x PER jobs each, drained at C (default 10000 5 100)
 //! bench all                        each of the above once (process at 1, 10, 100)
 //! ```
@@ -28,7 +29,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use job::redis::{Client, Config, Retention};
-use job::{Context, Failure, Job, JobId, JobSet, NewJob, Outcome, Run};
+use job::{Context, Dispatch, Failure, Job, JobId, JobSet, NewJob, Outcome, Run};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::Notify;
@@ -42,6 +43,44 @@ struct Noop {
 #[derive(JobSet)]
 enum BenchJob {
     Noop(Noop),
+}
+
+/// The 100 type names of the many-types scenario.
+const TYPES: [&str; 100] = [
+    "t00", "t01", "t02", "t03", "t04", "t05", "t06", "t07", "t08", "t09", "t10", "t11", "t12",
+    "t13", "t14", "t15", "t16", "t17", "t18", "t19", "t20", "t21", "t22", "t23", "t24", "t25",
+    "t26", "t27", "t28", "t29", "t30", "t31", "t32", "t33", "t34", "t35", "t36", "t37", "t38",
+    "t39", "t40", "t41", "t42", "t43", "t44", "t45", "t46", "t47", "t48", "t49", "t50", "t51",
+    "t52", "t53", "t54", "t55", "t56", "t57", "t58", "t59", "t60", "t61", "t62", "t63", "t64",
+    "t65", "t66", "t67", "t68", "t69", "t70", "t71", "t72", "t73", "t74", "t75", "t76", "t77",
+    "t78", "t79", "t80", "t81", "t82", "t83", "t84", "t85", "t86", "t87", "t88", "t89", "t90",
+    "t91", "t92", "t93", "t94", "t95", "t96", "t97", "t98", "t99",
+];
+
+/// Any of the 100 no-op types: a hand-written job set, as a tool that does not know the types at
+/// compile time would write one.
+struct AnyNoop;
+
+impl JobSet for AnyNoop {
+    const NAMES: &'static [&'static str] = &TYPES;
+
+    fn decode(_name: &str, _payload: &[u8]) -> Result<Self, job::Error> {
+        Ok(Self)
+    }
+
+    fn options(_name: &str) -> Option<job::JobOptions> {
+        Some(job::JobOptions::new())
+    }
+
+    fn name(&self) -> &'static str {
+        TYPES[0]
+    }
+}
+
+impl Dispatch<Bench> for AnyNoop {
+    async fn dispatch(self, cx: &Context<Bench>) -> Result<Outcome, Failure> {
+        Noop { i: u64::MAX }.run(cx).await
+    }
 }
 
 /// What handlers share: a count of runs, and for the latency scenario the start instants.
@@ -80,7 +119,12 @@ impl Bench {
 impl Run<Bench> for Noop {
     async fn run(self, cx: &Context<Bench>) -> Result<Outcome, Failure> {
         let bench = cx.state();
-        if let Some(slot) = bench.started.lock().unwrap().get_mut(self.i as usize) {
+        if let Some(slot) = bench
+            .started
+            .lock()
+            .unwrap()
+            .get_mut(usize::try_from(self.i).unwrap_or(usize::MAX))
+        {
             *slot = Some(Instant::now());
         }
         if bench.ran.fetch_add(1, Ordering::SeqCst) + 1 >= bench.target {
@@ -185,17 +229,29 @@ impl Env {
 
     async fn cleanup(&self, client: &Client) {
         let mut conn = self.raw.clone();
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{}:*", client.namespace()))
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        for chunk in keys.chunks(1000) {
-            let _: () = redis::cmd("UNLINK")
-                .arg(chunk)
+        let pattern = format!("{}:*", client.namespace());
+        let mut cursor = 0u64;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(10_000)
                 .query_async(&mut conn)
                 .await
                 .unwrap();
+            if !keys.is_empty() {
+                let _: () = redis::cmd("UNLINK")
+                    .arg(&keys)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+            }
+            if next == 0 {
+                return;
+            }
+            cursor = next;
         }
     }
 }
@@ -398,6 +454,40 @@ async fn resources(env: &Env, count: usize, per: usize, concurrency: usize) {
     env.cleanup(&client).await;
 }
 
+/// Processing speed with a large backlog spread over 100 types: the first `measured` jobs of a
+/// `backlog`-job backlog, at concurrency 100. Flat across backlogs means no step costs
+/// O(backlog).
+async fn types(env: &Env, backlog: usize, measured: usize) {
+    let client = env.client().await;
+    let all: Vec<NewJob> = (0..backlog)
+        .map(|i| {
+            NewJob::from_parts(
+                TYPES[i % TYPES.len()],
+                br#"{"i":0}"#.to_vec(),
+                job::JobOptions::new(),
+            )
+        })
+        .collect();
+    for part in all.chunks(1000) {
+        client.insert_many(part).await.unwrap();
+    }
+    drop(all);
+    let bench = Bench::new(measured, false);
+    let worker = job::Worker::<AnyNoop, Bench>::new(client.clone(), bench.clone()).concurrency(100);
+    let measure = env.measure().await;
+    worker.run_until(bench.clone().all_done()).await.unwrap();
+    measure
+        .report(
+            env,
+            "process a backlog over 100 types",
+            measured,
+            format!("{measured} of {backlog} jobs, c=100"),
+            json!({"backlog": backlog, "types": TYPES.len(), "concurrency": 100}),
+        )
+        .await;
+    env.cleanup(&client).await;
+}
+
 async fn memory(env: &Env, n: usize) {
     let client = env.client().await;
     let all = jobs(0..n as u64);
@@ -430,6 +520,7 @@ async fn main() {
         "process" => process(&env, arg(1, 50_000), arg(2, 10)).await,
         "latency" => latency(&env, arg(1, 1000), arg(2, 2) as u64, arg(3, 1)).await,
         "memory" => memory(&env, arg(1, 50_000)).await,
+        "types" => types(&env, arg(1, 1_000_000), arg(2, 50_000)).await,
         "resources" => resources(&env, arg(1, 10_000), arg(2, 5), arg(3, 100)).await,
         "all" => {
             enqueue_add(&env, 50_000, 50).await;
@@ -441,6 +532,9 @@ async fn main() {
             latency(&env, 1000, 2, 10).await;
             memory(&env, 50_000).await;
             resources(&env, 10_000, 5, 100).await;
+            for backlog in [50_000, 200_000, 1_000_000] {
+                types(&env, backlog, 50_000).await;
+            }
         }
         other => panic!(
             "unknown scenario `{other}`: enqueue-add, enqueue-bulk, process, latency, memory or all"

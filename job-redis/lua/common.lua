@@ -68,10 +68,18 @@ local function push_failure(id, now, attempt, kind, message, holder, cap)
   if cap > 0 then
     redis.call('LTRIM', key, -cap, -1)
   end
+  -- Marks that the history key exists, so deleting the job knows which keys it has.
+  redis.call('HSET', P .. 'j:' .. id, 'e', 1)
 end
 
-local function delete_job(id)
-  redis.call('UNLINK', P .. 'j:' .. id, P .. 'a:' .. id, P .. 'e:' .. id)
+-- Deletes a job's keys. `inline` (arguments in the hash) and `plain` (no failure history), when
+-- known, spare a lookup of keys that do not exist: the common case is one small hash.
+local function delete_job(id, inline, plain)
+  if inline and plain then
+    redis.call('DEL', P .. 'j:' .. id)
+  else
+    redis.call('UNLINK', P .. 'j:' .. id, P .. 'a:' .. id, P .. 'e:' .. id)
+  end
 end
 
 -- Removes the oldest entries of a retention index (`done` or `failed`) beyond `keep` entries or
@@ -170,7 +178,7 @@ end
 -- cap for jobs failed by a revalidation; `quiet` skips the resource (the caller handles it).
 finish = function(id, state, now, keep, max_age, cap, quiet)
   local key = P .. 'j:' .. id
-  local f = redis.call('HMGET', key, 'uk', 'rk', 'fx')
+  local f = redis.call('HMGET', key, 'uk', 'rk', 'fx', 'd', 'e')
   redis.call('ZREM', P .. 'leases', id)
   free_unique(id, f[1])
   local rk, fx = f[2], f[3]
@@ -187,7 +195,7 @@ finish = function(id, state, now, keep, max_age, cap, quiet)
     end
   end
   if keep <= 0 then
-    delete_job(id)
+    delete_job(id, f[4], not f[5])
   else
     redis.call('HSET', key, 's', state, 'f', fmt(now))
     redis.call('HDEL', key, 'w', 'ra')
