@@ -219,6 +219,7 @@ impl Env {
     async fn measure(&self) -> Measure {
         Measure {
             cpu0: self.redis_cpu().await,
+            client0: client_cpu(),
             t0: Instant::now(),
         }
     }
@@ -260,6 +261,24 @@ impl Env {
 struct Measure {
     t0: Instant,
     cpu0: f64,
+    client0: f64,
+}
+
+/// This process's CPU time in seconds (user + system), from /proc (10 ms resolution).
+fn client_cpu() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which ends with ')'): utime and stime are the 12th and 13th.
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i)?.parse::<f64>().ok())
+        .sum();
+    ticks / 100.0
 }
 
 impl Measure {
@@ -274,13 +293,16 @@ impl Measure {
     ) {
         let secs = self.t0.elapsed().as_secs_f64();
         let cpu = (env.redis_cpu().await - self.cpu0) / n as f64 * 1e6;
+        let client = (client_cpu() - self.client0) / n as f64 * 1e6;
         let rate = n as f64 / secs;
         row(
             test,
             &detail,
-            &format!("{rate:>9.0} jobs/s  {cpu:5.1} us Redis CPU/job"),
+            &format!(
+                "{rate:>9.0} jobs/s  {cpu:5.1} us Redis CPU/job  {client:5.1} us client CPU/job"
+            ),
         );
-        let mut record = json!({"bench": "job", "test": test, "jobs": n, "elapsed_s": secs, "jobs_per_s": rate, "redis_cpu_us_per_job": cpu});
+        let mut record = json!({"bench": "job", "test": test, "jobs": n, "elapsed_s": secs, "jobs_per_s": rate, "redis_cpu_us_per_job": cpu, "client_cpu_us_per_job": client});
         if let (Some(record), Some(extra)) = (record.as_object_mut(), extra.as_object()) {
             record.extend(extra.clone());
         }

@@ -12,6 +12,8 @@ use crate::{Error, Result};
 
 /// The most jobs one coalesced call carries.
 const BATCH: usize = 500;
+/// The most coalesced calls in flight at once.
+const IN_FLIGHT: usize = 4;
 
 struct Pending {
     job: NewJob,
@@ -41,31 +43,50 @@ impl Batcher {
 }
 
 async fn run(
-    mut conn: ConnectionManager,
+    conn: ConnectionManager,
     prefix: String,
     inline_max: usize,
     mut queue: mpsc::UnboundedReceiver<Pending>,
 ) {
+    let mut calls = tokio::task::JoinSet::new();
     let mut batch = Vec::with_capacity(BATCH);
     while queue.recv_many(&mut batch, BATCH).await > 0 {
-        let jobs = batch.iter().map(|pending: &Pending| &pending.job);
-        let invocation = insert_invocation(&prefix, inline_max, false, jobs);
-        let reply = Reply::of("insert");
-        let answers = match invocation.invoke_async::<redis::Value>(&mut conn).await {
-            Ok(value) => decode_inserted(&reply, value, batch.iter().map(|p| &p.job))
-                .and_then(|rows| rows.ok_or_else(|| reply.error("unexpected `lost`"))),
-            Err(error) => Err(Error::Redis(error)),
-        };
-        match answers {
-            Ok(rows) => {
-                for (pending, row) in batch.drain(..).zip(rows) {
-                    let _ = pending.answer.send(row);
-                }
+        // Let callers that are about to enqueue (woken by the last batch's answers) join this one.
+        tokio::task::yield_now().await;
+        while batch.len() < BATCH {
+            match queue.try_recv() {
+                Ok(pending) => batch.push(pending),
+                Err(_) => break,
             }
-            Err(error) => {
-                for pending in batch.drain(..) {
-                    let _ = pending.answer.send(Err(error.for_another_caller()));
-                }
+        }
+        while calls.len() >= IN_FLIGHT {
+            let _ = calls.join_next().await;
+        }
+        let batch = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+        calls.spawn(send(conn.clone(), prefix.clone(), inline_max, batch));
+    }
+    while calls.join_next().await.is_some() {}
+}
+
+/// Inserts one batch and answers each of its callers.
+async fn send(mut conn: ConnectionManager, prefix: String, inline_max: usize, batch: Vec<Pending>) {
+    let jobs = batch.iter().map(|pending: &Pending| &pending.job);
+    let invocation = insert_invocation(&prefix, inline_max, false, jobs);
+    let reply = Reply::of("insert");
+    let answers = match invocation.invoke_async::<redis::Value>(&mut conn).await {
+        Ok(value) => decode_inserted(&reply, value, batch.iter().map(|p| &p.job))
+            .and_then(|rows| rows.ok_or_else(|| reply.error("unexpected `lost`"))),
+        Err(error) => Err(Error::Redis(error)),
+    };
+    match answers {
+        Ok(rows) => {
+            for (pending, row) in batch.into_iter().zip(rows) {
+                let _ = pending.answer.send(row);
+            }
+        }
+        Err(error) => {
+            for pending in batch {
+                let _ = pending.answer.send(Err(error.for_another_caller()));
             }
         }
     }
