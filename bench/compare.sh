@@ -32,7 +32,11 @@ SCENARIOS=(
   "memory 50000"
 )
 
-record() { # impl round scenario json
+record() { # impl round scenario json; a failed run (no JSON) is reported and skipped
+  case "$4" in
+    "{"*) ;;
+    *) echo "round $2: $1 $3 printed no result; skipped" >&2; return 0 ;;
+  esac
   python3 -c 'import json,sys; d=json.loads(sys.argv[4]); d.update(impl=sys.argv[1], run=int(sys.argv[2]), scenario=sys.argv[3]); print(json.dumps(d))' \
     "$1" "$2" "$3" "$4" >> "$OUT/results.jsonl"
 }
@@ -40,10 +44,10 @@ record() { # impl round scenario json
 for round in $(seq 1 "$ROUNDS"); do
   for scenario in "${SCENARIOS[@]}"; do
     # shellcheck disable=SC2086
-    ours=$("$BENCH" $scenario 2>/dev/null | tail -1)
+    ours=$("$BENCH" $scenario 2>/dev/null | tail -1) || true
     record job "$round" "$scenario" "$ours"
     # shellcheck disable=SC2086
-    theirs=$(bash "$SHARED/bullmq/run.sh" $scenario 2>/dev/null | tail -1)
+    theirs=$(bash "$SHARED/bullmq/run.sh" $scenario 2>/dev/null | tail -1) || true
     record bullmq "$round" "$scenario" "$theirs"
     echo "round $round: $scenario done" >&2
   done
