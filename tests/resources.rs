@@ -130,6 +130,20 @@ impl Run<App> for Chain {
     }
 }
 
+/// An `Op` job that cannot fail.
+fn plain_op(label: &str) -> NewJob {
+    NewJob::new(&Op {
+        label: label.to_owned(),
+        fatal: false,
+    })
+    .unwrap()
+}
+
+/// A mail job with a unique key.
+fn mail(key: &str) -> NewJob {
+    plain_op("mail").with_unique_key(key)
+}
+
 fn step(instance: &str, n: u32, fail_percent: u32) -> NewJob {
     NewJob::new(&Step {
         instance: instance.to_owned(),
@@ -426,14 +440,6 @@ async fn a_replace_child_on_the_same_resource_takes_the_parents_place() {
 async fn unique_keys_answer_the_live_job_until_it_ends() {
     let q = queue("unique").await;
     let c = q.client();
-    let mail = |key: &str| {
-        NewJob::new(&Op {
-            label: "mail".into(),
-            fatal: false,
-        })
-        .unwrap()
-        .with_unique_key(key)
-    };
     let first = mail("welcome:7");
     assert_eq!(
         c.insert(first.clone()).await.unwrap(),
@@ -496,14 +502,6 @@ async fn unique_keys_answer_the_live_job_until_it_ends() {
 async fn a_unique_key_is_never_freed_by_a_job_that_does_not_own_it() {
     let q = queue("unique_owner").await;
     let c = q.client();
-    let mail = |key: &str| {
-        NewJob::new(&Op {
-            label: "mail".into(),
-            fatal: false,
-        })
-        .unwrap()
-        .with_unique_key(key)
-    };
     let old = mail("k");
     c.insert(old.clone()).await.unwrap();
     c.cancel(old.id()).await.unwrap();
@@ -560,29 +558,15 @@ async fn queued_only_keys_are_freed_when_the_job_starts_and_replace_children_ded
         .unwrap()
         .jobs
         .remove(0);
-    let next = NewJob::new(&Op {
-        label: "sync".into(),
-        fatal: false,
-    })
-    .unwrap()
-    .with_unique_key("sync");
+    let next = plain_op("sync").with_unique_key("sync");
     assert_eq!(
         c.insert(next.clone()).await.unwrap(),
         Inserted::New(next.id()),
         "free once it started"
     );
     // A REPLACE child whose key is live is a duplicate; the rest goes through.
-    let dup = NewJob::new(&Op {
-        label: "sync".into(),
-        fatal: false,
-    })
-    .unwrap()
-    .with_unique_key("sync");
-    let fresh = NewJob::new(&Op {
-        label: "other".into(),
-        fatal: false,
-    })
-    .unwrap();
+    let dup = plain_op("sync").with_unique_key("sync");
+    let fresh = plain_op("other");
     let (ack, children) = c.replace(&held.lease, &[dup, fresh.clone()]).await.unwrap();
     assert_eq!(ack, job::Ack::Ok);
     assert_eq!(
@@ -596,24 +580,11 @@ async fn queued_only_keys_are_freed_when_the_job_starts_and_replace_children_ded
 async fn workers_take_only_jobs_whose_requirements_they_meet() {
     let q = queue("capabilities").await;
     let c = q.client();
-    let gpu = NewJob::new(&Op {
-        label: "gpu".into(),
-        fatal: false,
-    })
-    .unwrap()
-    .with_requirement("gpu");
-    let eu_gpu = NewJob::new(&Op {
-        label: "eu gpu".into(),
-        fatal: false,
-    })
-    .unwrap()
-    .with_requirement("gpu")
-    .with_requirement("region=eu");
-    let plain = NewJob::new(&Op {
-        label: "plain".into(),
-        fatal: false,
-    })
-    .unwrap();
+    let gpu = plain_op("gpu").with_requirement("gpu");
+    let eu_gpu = plain_op("eu gpu")
+        .with_requirement("gpu")
+        .with_requirement("region=eu");
+    let plain = plain_op("plain");
     c.insert_many(&[gpu.clone(), eu_gpu.clone(), plain.clone()])
         .await
         .unwrap();
@@ -653,13 +624,9 @@ async fn workers_take_only_jobs_whose_requirements_they_meet() {
         tokio::spawn(plain_worker.run_until(stop.clone().cancelled_owned())),
         tokio::spawn(eu_worker.run_until(stop.clone().cancelled_owned())),
     ];
-    let later = NewJob::new(&Op {
-        label: "later eu gpu".into(),
-        fatal: false,
-    })
-    .unwrap()
-    .with_requirement("region=eu")
-    .with_requirement("gpu");
+    let later = plain_op("later eu gpu")
+        .with_requirement("region=eu")
+        .with_requirement("gpu");
     c.insert(later.clone()).await.unwrap();
     eventually(Duration::from_secs(5), "the EU GPU job to run", || async {
         (c.details(later.id()).await.unwrap().unwrap().state == JobState::Completed).then_some(())
@@ -680,14 +647,7 @@ async fn workers_take_only_jobs_whose_requirements_they_meet() {
 async fn a_filtered_grab_takes_only_matching_jobs_in_order() {
     let q = queue("filter").await;
     let c = q.client();
-    let job = |label: &str, customer: &str| {
-        NewJob::new(&Op {
-            label: label.into(),
-            fatal: false,
-        })
-        .unwrap()
-        .with_attribute("customer", customer)
-    };
+    let job = |label: &str, customer: &str| plain_op(label).with_attribute("customer", customer);
     let jobs = [
         job("1", "acme"),
         job("2", "globex"),
