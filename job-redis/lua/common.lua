@@ -175,10 +175,12 @@ end
 -- Ends a job that is running, ready, delayed or blocked: out of every live place, into its
 -- retention index (`done` or `failed`), or deleted at once when that index keeps nothing. Frees
 -- its unique key and its resource (recording a completed create or delete). `cap` is the history
--- cap for jobs failed by a revalidation; `quiet` skips the resource (the caller handles it).
-finish = function(id, state, now, keep, max_age, cap, quiet)
+-- cap for jobs failed by a revalidation; `quiet` skips the resource (the caller handles it);
+-- `f`, when given, is the job's `FINISH_FIELDS`, already read.
+local FINISH_FIELDS = { 'uk', 'rk', 'fx', 'd', 'e' }
+finish = function(id, state, now, keep, max_age, cap, quiet, f)
   local key = P .. 'j:' .. id
-  local f = redis.call('HMGET', key, 'uk', 'rk', 'fx', 'd', 'e')
+  f = f or redis.call('HMGET', key, unpack(FINISH_FIELDS))
   redis.call('ZREM', P .. 'leases', id)
   free_unique(id, f[1])
   local rk, fx = f[2], f[3]

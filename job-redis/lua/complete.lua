@@ -9,12 +9,13 @@ local now = now_ms()
 local out = {}
 for i = 0, count - 1 do
   local id, token, result = ARGV[4 + i * 3], ARGV[5 + i * 3], ARGV[6 + i * 3]
-  local f = redis.call('HMGET', P .. 'j:' .. id, 's', 'tk')
+  -- One read for the token check and everything `finish` needs.
+  local f = redis.call('HMGET', P .. 'j:' .. id, 's', 'tk', unpack(FINISH_FIELDS))
   if f[1] == 'running' and f[2] == token then
     if result ~= '' and keep > 0 then
       redis.call('HSET', P .. 'j:' .. id, 'r', result)
     end
-    finish(id, 'completed', now, keep, age)
+    finish(id, 'completed', now, keep, age, nil, false, { f[3], f[4], f[5], f[6], f[7] })
     out[i + 1] = 1
   else
     out[i + 1] = 0
