@@ -301,15 +301,21 @@ local function take_seqs(count)
   return redis.call('INCRBY', P .. 'seq', count) - count + 1
 end
 
--- Sets the `r` wake marker of each queue in `queues` (a set): once per script, not per job.
-local function wake(queues)
-  for queue in pairs(queues) do
+-- Adds the jobs gathered per queue in `woken` (queue -> {score, id, score, id, ...}) to their
+-- ready sets, one ZADD per queue (in slices that fit Lua's stack), and sets each queue's `r` wake
+-- marker: once per script, not per job.
+local function wake(woken)
+  for queue, members in pairs(woken) do
+    local key = P .. 'r:' .. queue
+    for first = 1, #members, 1000 do
+      redis.call('ZADD', key, unpack(members, first, math.min(first + 999, #members)))
+    end
     redis.call('ZADD', P .. 'w:' .. queue, 0, 'r')
   end
 end
 
--- Writes a planned new row with sequence number `seq`; adds its queue to `woken` when it is
--- ready at once. With `head_rk`, a row bound to that resource is left for the caller to put at
+-- Writes a planned new row with sequence number `seq`; when it is ready at once, adds it to
+-- `woken` for `wake` to put in its ready set. With `head_rk`, a row bound to that resource is left for the caller to put at
 -- the head of the FIFO (REPLACE) and starts blocked.
 local function insert_row(base, now, inline_max, entry, head_rk, seq, woken)
   local id, jtype = ARGV[base], ARGV[base + 1]
@@ -372,9 +378,14 @@ local function insert_row(base, now, inline_max, entry, head_rk, seq, woken)
   if run_at > now then
     make_delayed(id, queue, run_at)
   else
-    -- `s` is already `ready`: just the ready set; the caller sets the wake markers.
-    redis.call('ZADD', P .. 'r:' .. queue, fmt(ready_score(priority, seq)), id)
-    woken[queue] = true
+    -- `s` is already `ready`: the caller adds it to its ready set, with the others of the batch.
+    local members = woken[queue]
+    if not members then
+      members = {}
+      woken[queue] = members
+    end
+    members[#members + 1] = fmt(ready_score(priority, seq))
+    members[#members + 1] = id
   end
 end
 
