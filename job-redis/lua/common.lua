@@ -221,56 +221,63 @@ local function held(id, token)
            seq = tonumber(f[7]), holder = f[8], queue = queue_of(f[3], f[9]) }
 end
 
--- Insert rows: 15 ARGV each, from `base`:
---   +0 id  +1 type  +2 priority  +3 max_attempts  +4 lease_ms  +5 delay_ms  +6 at_ms  +7 payload
---   +8 parent  +9 resource  +10 effect  +11 unique key  +12 unique while  +13 requirements
---   +14 attributes (JSON object, or '')
-local ROW = 15
+-- Insert rows: 9 ARGV each: id, type, priority, max_attempts, lease_ms, delay_ms, at_ms,
+-- payload, extras. `extras` is '' for a plain job, else a JSON object with any of: `parent`,
+-- `resource`, `effect`, `unique`, `unique_while`, `requires` (sorted, comma-separated) and
+-- `attributes` (an object).
+local ROW = 9
 
--- Validates one row without writing.
-local function check_row(base)
-  if ARGV[base] == nil or ARGV[base] == '' then error('ERR job: missing job id') end
-  if ARGV[base + 1] == nil or ARGV[base + 1] == '' then error('ERR job: missing job type') end
-  int(ARGV[base + 2], 'priority')
-  int(ARGV[base + 3], 'max_attempts')
-  int(ARGV[base + 4], 'lease_ms')
-  int(ARGV[base + 5], 'delay_ms')
-  int(ARGV[base + 6], 'at_ms')
-  if ARGV[base + 14] == nil then error('ERR job: short insert row') end
-  local fx = ARGV[base + 10]
-  if fx ~= '' and fx ~= 'create' and fx ~= 'update' and fx ~= 'delete' then
-    error('ERR job: unknown resource effect `' .. fx .. '`')
-  end
-end
-
-local function unique_field(base)
-  if ARGV[base + 11] == '' then
-    return nil
-  end
-  return ARGV[base + 1] .. '\0' .. ARGV[base + 11]
-end
-
--- Plans `count` rows from `first` without writing: each is 'new', 'exists' (its id is stored or
--- earlier in the batch) or a duplicate of a live unique job. `pred` seeds predicted resource
--- states (rk -> bool). A row that needs a resource that will not exist refuses the whole batch
--- when `atomic` (returns nil, the row index and the resource), or only itself otherwise.
-local function plan_rows(first, count, pred, atomic)
-  local plan, ids, uniques = {}, {}, {}
+-- Reads and validates `count` rows from ARGV[first] without writing; returns them as tables.
+local function read_rows(first, count)
+  local rows = {}
   for i = 0, count - 1 do
     local b = first + i * ROW
-    local id = ARGV[b]
+    local id, jtype, payload, extras = ARGV[b], ARGV[b + 1], ARGV[b + 7], ARGV[b + 8]
+    if not extras then error('ERR job: short insert row') end
+    if id == '' then error('ERR job: missing job id') end
+    if jtype == '' then error('ERR job: missing job type') end
+    local row = { id = id, jtype = jtype, payload = payload, priority = int(ARGV[b + 2], 'priority'),
+                  max = ARGV[b + 3], lease = ARGV[b + 4], delay = int(ARGV[b + 5], 'delay_ms'),
+                  at = int(ARGV[b + 6], 'at_ms') }
+    int(row.max, 'max_attempts')
+    int(row.lease, 'lease_ms')
+    if extras ~= '' then
+      local x = cjson.decode(extras)
+      row.parent, row.rk, row.fx, row.reqs, row.attrs = x.parent, x.resource, x.effect, x.requires, x.attributes
+      if x.unique then
+        row.ukey = jtype .. '\0' .. x.unique
+        row.queued_only = x.unique_while == 'queued'
+      end
+      local fx = row.fx
+      if fx and fx ~= 'create' and fx ~= 'update' and fx ~= 'delete' then
+        error('ERR job: unknown resource effect `' .. tostring(fx) .. '`')
+      end
+    end
+    rows[i + 1] = row
+  end
+  return rows
+end
+
+-- Plans rows without writing: each is 'new', 'exists' (its id is stored or earlier in the
+-- batch) or a duplicate of a live unique job. `pred` seeds predicted resource states
+-- (rk -> bool). A row that needs a resource that will not exist refuses the whole batch when
+-- `atomic` (returns nil, the row index and the resource), or only itself otherwise.
+local function plan_rows(rows, pred, atomic)
+  local plan, ids, uniques = {}, {}, {}
+  for i, row in ipairs(rows) do
+    local id = row.id
     if ids[id] or redis.call('EXISTS', P .. 'j:' .. id) == 1 then
-      plan[i + 1] = { kind = 'exists' }
+      plan[i] = { kind = 'exists' }
     else
       ids[id] = true
-      local ukey = unique_field(b)
+      local ukey = row.ukey
       local live = ukey and (uniques[ukey] or redis.call('HGET', P .. 'uniq', ukey))
       if live then
-        plan[i + 1] = { kind = 'dup', of = live }
+        plan[i] = { kind = 'dup', of = live }
       else
-        local rk, fx = ARGV[b + 9], ARGV[b + 10]
-        local entry = { kind = 'new', ukey = ukey }
-        if rk ~= '' then
+        local rk, fx = row.rk, row.fx
+        local entry = { kind = 'new' }
+        if rk then
           local exists = pred[rk]
           if exists == nil then
             local stored = redis.call('HGET', P .. 'rp', rk)
@@ -278,7 +285,7 @@ local function plan_rows(first, count, pred, atomic)
           end
           if (fx == 'update' or fx == 'delete') and not exists then
             if atomic then
-              return nil, i, rk
+              return nil, i - 1, rk
             end
             entry = { kind = 'refused', rk = rk }
           end
@@ -289,7 +296,7 @@ local function plan_rows(first, count, pred, atomic)
           end
         end
         if ukey and entry.kind == 'new' then uniques[ukey] = id end
-        plan[i + 1] = entry
+        plan[i] = entry
       end
     end
   end
@@ -314,56 +321,59 @@ local function wake(woken)
   end
 end
 
--- Writes a planned new row with sequence number `seq`; when it is ready at once, adds it to
--- `woken` for `wake` to put in its ready set. With `head_rk`, a row bound to that resource is left for the caller to put at
--- the head of the FIFO (REPLACE) and starts blocked.
-local function insert_row(base, now, inline_max, entry, head_rk, seq, woken)
-  local id, jtype = ARGV[base], ARGV[base + 1]
+-- Writes a planned new row with sequence number `seq` (`now_s` is `now` formatted); when it is
+-- ready at once, adds it to `woken` for `wake` to put in its ready set. With `head_rk`, a row
+-- bound to that resource is left for the caller to put at the head of the FIFO (REPLACE) and
+-- starts blocked.
+local function insert_row(row, now, now_s, inline_max, entry, head_rk, seq, woken)
+  local id, jtype, priority = row.id, row.jtype, row.priority
   local key = P .. 'j:' .. id
-  local priority = tonumber(ARGV[base + 2])
-  -- One HSET with every field that is not at its default (priority 0, no attempts, the
-  -- worker's lease, no delay): fewer fields keep the hash small.
-  local fields = { 't', jtype, 'q', seq, 'c', fmt(now), 'm', ARGV[base + 3], 's', 'ready' }
-  if priority ~= 0 then
-    fields[#fields + 1], fields[#fields + 2] = 'p', priority
-  end
-  if ARGV[base + 4] ~= '0' then
-    fields[#fields + 1], fields[#fields + 2] = 'l', ARGV[base + 4]
-  end
-  local payload = ARGV[base + 7]
-  if #payload <= inline_max then
-    fields[#fields + 1], fields[#fields + 2] = 'd', payload
+  local payload = row.payload
+  local inline = #payload <= inline_max
+  if priority == 0 and row.lease == '0' and inline then
+    -- The common case: one HSET of fixed shape, without default-valued fields.
+    redis.call('HSET', key, 't', jtype, 'q', seq, 'c', now_s, 'm', row.max, 's', 'ready', 'd', payload)
   else
-    redis.call('SET', P .. 'a:' .. id, payload)
+    local fields = { 't', jtype, 'q', seq, 'c', now_s, 'm', row.max, 's', 'ready' }
+    if priority ~= 0 then
+      fields[#fields + 1], fields[#fields + 2] = 'p', priority
+    end
+    if row.lease ~= '0' then
+      fields[#fields + 1], fields[#fields + 2] = 'l', row.lease
+    end
+    if inline then
+      fields[#fields + 1], fields[#fields + 2] = 'd', payload
+    else
+      redis.call('SET', P .. 'a:' .. id, payload)
+    end
+    redis.call('HSET', key, unpack(fields))
   end
-  redis.call('HSET', key, unpack(fields))
-  if ARGV[base + 8] ~= '' then redis.call('HSET', key, 'pa', ARGV[base + 8]) end
-  local reqs = ARGV[base + 13]
-  if reqs ~= '' then
+  if row.parent then redis.call('HSET', key, 'pa', row.parent) end
+  local reqs = row.reqs
+  if reqs then
     redis.call('HSET', key, 'rq', reqs)
     if redis.call('SADD', P .. 'q:' .. jtype, reqs) == 1 then
       -- A new requirement set: wake the type's workers so they learn to wait on it too.
       redis.call('ZADD', P .. 'w:' .. jtype, 0, 'r')
     end
   end
-  if entry.ukey then
-    redis.call('HSET', key, 'uk', entry.ukey)
-    if ARGV[base + 12] == 'queued' then redis.call('HSET', key, 'uw', 'q') end
-    redis.call('HSET', P .. 'uniq', entry.ukey, id)
+  if row.ukey then
+    redis.call('HSET', key, 'uk', row.ukey)
+    if row.queued_only then redis.call('HSET', key, 'uw', 'q') end
+    redis.call('HSET', P .. 'uniq', row.ukey, id)
   end
-  if ARGV[base + 14] ~= '' then
-    for name, value in pairs(cjson.decode(ARGV[base + 14])) do
+  if row.attrs then
+    for name, value in pairs(row.attrs) do
       redis.call('HSET', key, '@' .. name, tostring(value))
     end
   end
-  local run_at = now + tonumber(ARGV[base + 5])
-  local at = tonumber(ARGV[base + 6])
-  if at > run_at then run_at = at end
+  local run_at = now + row.delay
+  if row.at > run_at then run_at = row.at end
   if run_at > now then redis.call('HSET', key, 'ra', fmt(run_at)) end
-  local rk = ARGV[base + 9]
-  if rk ~= '' then
+  local rk = row.rk
+  if rk then
     redis.call('HSET', key, 'rk', rk)
-    if ARGV[base + 10] ~= '' then redis.call('HSET', key, 'fx', ARGV[base + 10]) end
+    if row.fx then redis.call('HSET', key, 'fx', row.fx) end
     if rk == head_rk then
       redis.call('HSET', key, 's', 'blocked')
       return

@@ -4,20 +4,19 @@
 -- KEYS[1] shard prefix
 -- ARGV[1] inline_max (bytes of arguments kept in the job hash)
 -- ARGV[2] atomic: 1 for all-or-nothing (a refused row refuses the batch), 0 for independent rows
---         (a batch of unrelated callers' jobs)  ARGV[3] count  ARGV[4..] count rows of 15
+--         (a batch of unrelated callers' jobs)  ARGV[3] count  ARGV[4..] count rows of 9
+--         (see common.lua)
 -- returns: {'ok', per row 'new' | 'exists' | 'dup:<id>' | 'refused:<resource>'} or
 --          {'refused', row index, resource} (atomic only)
 local inline_max = int(ARGV[1], 'inline_max')
 local atomic = ARGV[2] == '1'
-local count = int(ARGV[3], 'count')
-for i = 0, count - 1 do
-  check_row(4 + i * ROW)
-end
-local plan, bad, rk = plan_rows(4, count, {}, atomic)
+local rows = read_rows(4, int(ARGV[3], 'count'))
+local plan, bad, rk = plan_rows(rows, {}, atomic)
 if not plan then
   return { 'refused', bad, rk }
 end
 local now = now_ms()
+local now_s = fmt(now)
 local fresh = 0
 for _, entry in ipairs(plan) do
   if entry.kind == 'new' then fresh = fresh + 1 end
@@ -25,7 +24,7 @@ end
 local seq, woken = take_seqs(fresh), {}
 for i, entry in ipairs(plan) do
   if entry.kind == 'new' then
-    insert_row(4 + (i - 1) * ROW, now, inline_max, entry, nil, seq, woken)
+    insert_row(rows[i], now, now_s, inline_max, entry, nil, seq, woken)
     seq = seq + 1
   end
 end

@@ -5,15 +5,13 @@
 -- the whole REPLACE (nothing changes).
 -- KEYS[1] shard prefix
 -- ARGV[1] id  ARGV[2] token  ARGV[3] done keep count  ARGV[4] done max age ms
--- ARGV[5] inline_max  ARGV[6] count  ARGV[7..] count rows of 15 (see common.lua)
+-- ARGV[5] inline_max  ARGV[6] count  ARGV[7..] count rows of 9 (see common.lua)
 -- returns: {'ok', per child 'new' | 'exists' | 'dup:<id>'}, {'lost'} or {'refused', index, resource}
 local id, token = ARGV[1], ARGV[2]
 local keep, age = int(ARGV[3], 'done_keep'), int(ARGV[4], 'done_age')
 local inline_max = int(ARGV[5], 'inline_max')
 local count = int(ARGV[6], 'count')
-for i = 0, count - 1 do
-  check_row(7 + i * ROW)
-end
+local rows = read_rows(7, count)
 if not held(id, token) then
   return { 'lost' }
 end
@@ -30,21 +28,22 @@ if rk then
     pred[rk] = resource_exists(rk)
   end
 end
-local plan, bad, bad_rk = plan_rows(7, count, pred, true)
+local plan, bad, bad_rk = plan_rows(rows, pred, true)
 if not plan then
   return { 'refused', bad, bad_rk }
 end
 local now = now_ms()
 local heads, effects = {}, false
 local seq, woken = take_seqs(count), {}
+local now_s = fmt(now)
 for i, entry in ipairs(plan) do
-  local base = 7 + (i - 1) * ROW
+  local row = rows[i]
   if entry.kind == 'new' then
-    insert_row(base, now, inline_max, entry, rk, seq, woken)
+    insert_row(row, now, now_s, inline_max, entry, rk, seq, woken)
     seq = seq + 1
-    if rk and ARGV[base + 9] == rk then
-      heads[#heads + 1] = ARGV[base]
-      if ARGV[base + 10] == 'create' or ARGV[base + 10] == 'delete' then effects = true end
+    if rk and row.rk == rk then
+      heads[#heads + 1] = row.id
+      if row.fx == 'create' or row.fx == 'delete' then effects = true end
     end
   end
 end

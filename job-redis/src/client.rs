@@ -435,7 +435,8 @@ fn truncate(message: &str) -> &str {
     &message[..end]
 }
 
-/// Appends one insert row (see `insert.lua`) to a script call.
+/// Appends one insert row (see `common.lua`: 9 arguments, the rare fields in one JSON object)
+/// to a script call.
 fn push_row(invocation: &mut redis::ScriptInvocation<'_>, job: &NewJob, parent: Option<JobId>) {
     let options = job.options();
     let (delay, at) = match job.start() {
@@ -452,25 +453,63 @@ fn push_row(invocation: &mut redis::ScriptInvocation<'_>, job: &NewJob, parent: 
         .arg(delay)
         .arg(at)
         .arg(job.payload())
-        .arg(parent.map(|id| id.to_string()).unwrap_or_default())
-        .arg(job.resource().unwrap_or_default())
-        .arg(options.effect().map_or("", |effect| effect.as_str()))
-        .arg(job.unique_key().unwrap_or_default())
-        .arg(options.unique_while().as_str())
-        .arg(job.requires().join(","))
-        .arg(attributes_json(job.attributes()));
+        .arg(extras(job, parent));
 }
 
-/// Attributes as a JSON object, or empty for none.
-fn attributes_json(attributes: &[(String, String)]) -> String {
-    if attributes.is_empty() {
-        return String::new();
+/// The rare fields of an insert row as a JSON object, or empty when the job has none.
+fn extras(job: &NewJob, parent: Option<JobId>) -> String {
+    use serde_json::{Map, Value};
+    let options = job.options();
+    let mut extras = Map::new();
+    let mut put = |name: &str, value: Value| {
+        extras.insert(name.to_owned(), value);
+    };
+    if let Some(parent) = parent {
+        put("parent", Value::String(parent.to_string()));
     }
-    let map: serde_json::Map<String, serde_json::Value> = attributes
+    if let Some(resource) = job.resource() {
+        put("resource", Value::String(resource.to_owned()));
+    }
+    if let Some(effect) = options.effect() {
+        put("effect", Value::String(effect.as_str().to_owned()));
+    }
+    if let Some(key) = job.unique_key() {
+        put("unique", Value::String(key.to_owned()));
+        put(
+            "unique_while",
+            Value::String(options.unique_while().as_str().to_owned()),
+        );
+    }
+    let requires = job.requires();
+    if !requires.is_empty() {
+        put("requires", Value::String(requires.join(",")));
+    }
+    if !job.attributes().is_empty() {
+        put("attributes", attributes(job.attributes()));
+    }
+    if extras.is_empty() {
+        String::new()
+    } else {
+        Value::Object(extras).to_string()
+    }
+}
+
+/// Attributes as a JSON object.
+fn attributes(attributes: &[(String, String)]) -> serde_json::Value {
+    attributes
         .iter()
         .map(|(name, value)| (name.clone(), serde_json::Value::String(value.clone())))
-        .collect();
-    serde_json::Value::Object(map).to_string()
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+/// A grab's filter as a JSON object, or empty for none.
+fn filter_json(filter: &[(String, String)]) -> String {
+    if filter.is_empty() {
+        String::new()
+    } else {
+        attributes(filter).to_string()
+    }
 }
 
 /// Decodes the answer of a script that inserts rows: `{'ok', per row 'new' | 'exists' |
@@ -665,7 +704,7 @@ impl Backend for Client {
             .arg(config.keep_failed.count)
             .arg(millis(config.keep_failed.age))
             .arg(grab.capabilities.join(","))
-            .arg(attributes_json(grab.filter))
+            .arg(filter_json(grab.filter))
             .arg(FILTER_WINDOW);
         for job_type in grab.types {
             invocation.arg(*job_type);
