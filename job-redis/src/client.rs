@@ -183,22 +183,38 @@ impl Client {
             self.check_size(job)?;
         }
         let mut answers = Vec::with_capacity(jobs.len());
-        for chunk in jobs.chunks(INSERT_CHUNK) {
-            let prefix = self.shard().prefix();
-            let invocation = insert_invocation(
-                prefix,
-                self.inner.config.inline_args_max,
-                true,
-                chunk.iter(),
-            );
-            let reply = Reply::of("insert");
-            let rows = decode_inserted(&reply, self.invoke(&invocation).await?, chunk.iter())?
-                .ok_or_else(|| reply.error("unexpected `lost`"))?;
-            for row in rows {
-                answers.push(row?);
-            }
+        // Two chunks in flight at once hide a round trip; they go out on the one connection in
+        // order, so the second is stored after the first. A batch with resource-bound jobs goes
+        // one chunk at a time, so a refused chunk stops the ones after it.
+        let pipelined = jobs.iter().all(|job| job.resource().is_none());
+        let chunks: Vec<&[NewJob]> = jobs.chunks(INSERT_CHUNK).collect();
+        for pair in chunks.chunks(if pipelined { 2 } else { 1 }) {
+            let rows = match pair {
+                [first, second] => {
+                    let (first, second) =
+                        tokio::join!(self.insert_chunk(first), self.insert_chunk(second));
+                    let mut rows = first?;
+                    rows.extend(second?);
+                    rows
+                }
+                [only] => self.insert_chunk(only).await?,
+                _ => Vec::new(),
+            };
+            answers.extend(rows);
         }
         Ok(answers)
+    }
+
+    /// Inserts one chunk of at most `INSERT_CHUNK` jobs, all or nothing.
+    async fn insert_chunk(&self, chunk: &[NewJob]) -> Result<Vec<Inserted>> {
+        let prefix = self.shard().prefix();
+        let inline_max = self.inner.config.inline_args_max;
+        let invocation = insert_invocation(prefix, inline_max, true, chunk.iter());
+        let reply = Reply::of("insert");
+        decode_inserted(&reply, self.invoke(&invocation).await?, chunk.iter())?
+            .ok_or_else(|| reply.error("unexpected `lost`"))?
+            .into_iter()
+            .collect()
     }
 
     /// Returns everything stored about a job, or `None` when no such job is stored (never
