@@ -152,6 +152,8 @@ local last = 0
 if #picked > 0 then
   last = redis.call('INCRBY', P .. 'seq', #picked)
 end
+local now_s = fmt(now)
+local deadlines = {} -- score, id, score, id, ...: one ZADD to `leases` for the whole grab
 for i, c in ipairs(picked) do
   local key = P .. 'j:' .. c.id
   local token = last - #picked + i
@@ -159,8 +161,9 @@ for i, c in ipairs(picked) do
   local attempt = (tonumber(f[7]) or 0) + 1
   local lease = tonumber(f[3]) or 0
   if lease <= 0 then lease = default_lease end
-  redis.call('HSET', key, 's', 'running', 'tk', token, 'w', holder, 'st', fmt(now), 'a', attempt)
-  redis.call('ZADD', P .. 'leases', fmt(now + lease), c.id)
+  redis.call('HSET', key, 's', 'running', 'tk', token, 'w', holder, 'st', now_s, 'a', attempt)
+  deadlines[#deadlines + 1] = fmt(now + lease)
+  deadlines[#deadlines + 1] = c.id
   if f[5] == 'q' then
     free_unique(c.id, f[6])
   end
@@ -171,6 +174,9 @@ for i, c in ipairs(picked) do
   local n = #out
   out[n + 1], out[n + 2], out[n + 3], out[n + 4] = c.id, f[4], payload, attempt
   out[n + 5], out[n + 6], out[n + 7] = tonumber(f[2]) or 1, token, lease
+end
+for first = 1, #deadlines, 1000 do
+  redis.call('ZADD', P .. 'leases', unpack(deadlines, first, math.min(first + 999, #deadlines)))
 end
 
 -- 6. Re-arm the wake marker of every queue with work left (one waiter wakes the next), and
