@@ -162,8 +162,37 @@ impl Run<App> for Watch {
     }
 }
 
+/// Retries itself after an explicit delay, or replaces itself forever, or with a huge child.
+#[derive(Job, Serialize, Deserialize)]
+#[job(name = "w.odd")]
+struct Odd(Oddity);
+
+#[derive(Serialize, Deserialize)]
+enum Oddity {
+    RetryAfter { millis: u64 },
+    Forever,
+    HugeChild,
+}
+
+impl Run<App> for Odd {
+    async fn run(self, _cx: &Context<App>) -> Result<Outcome, Failure> {
+        match self.0 {
+            Oddity::RetryAfter { millis } => Err(Failure::retry_after(
+                Duration::from_millis(millis),
+                "come back later",
+            )),
+            Oddity::Forever => Ok(Outcome::replace([Odd(Oddity::Forever)])),
+            Oddity::HugeChild => {
+                let child = NewJob::from_parts("w.add", vec![b' '; 600 * 1024], Add::OPTIONS);
+                Ok(Outcome::replace_with(vec![child]))
+            }
+        }
+    }
+}
+
 #[derive(JobSet)]
 enum AppJob {
+    Odd(Odd),
     Watch(Watch),
     Add(Add),
     Flaky(Flaky),
@@ -516,5 +545,61 @@ async fn test_queue_lists_enqueued_jobs_with_their_delay() {
         "{delay:?}"
     );
     assert_eq!(q.enqueued::<Fatal>().await.unwrap().len(), 1);
+    q.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_explicit_retry_delay_overrides_the_backoff() {
+    let q = queue("retry_after").await;
+    let c = q.client();
+    let id = c
+        .enqueue(Odd(Oddity::RetryAfter { millis: 60_000 }))
+        .await
+        .unwrap();
+    q.drain::<AppJob, App>(App::default(), 10).await.unwrap();
+    let details = c.details(id).await.unwrap().unwrap();
+    assert_eq!(details.state, JobState::Delayed);
+    let wait = details
+        .run_at
+        .unwrap()
+        .duration_since(std::time::SystemTime::now())
+        .unwrap();
+    assert!(
+        wait > Duration::from_secs(50) && wait <= Duration::from_secs(60),
+        "{wait:?}"
+    );
+    assert_eq!(details.failures[0].message, "come back later");
+    q.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_drain_stops_at_its_limit_for_a_job_that_never_ends() {
+    let q = queue("drain_limit").await;
+    q.client().enqueue(Odd(Oddity::Forever)).await.unwrap();
+    let error = q.drain::<AppJob, App>(App::default(), 5).await.unwrap_err();
+    assert!(
+        matches!(error, job::Error::DrainLimit { limit: 5 }),
+        "{error}"
+    );
+    q.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_replace_whose_child_is_too_large_fails_the_parent_and_stores_no_child() {
+    let q = queue("huge_child").await;
+    let c = q.client();
+    let id = c.enqueue(Odd(Oddity::HugeChild)).await.unwrap();
+    q.drain::<AppJob, App>(App::default(), 10).await.unwrap();
+    let details = c.details(id).await.unwrap().unwrap();
+    assert_eq!(details.state, JobState::Failed);
+    let message = &details.failures[0].message;
+    assert!(
+        message.contains("replace failed") && message.contains("over the limit"),
+        "{message}"
+    );
+    assert!(
+        q.enqueued::<Add>().await.unwrap().is_empty(),
+        "no child was stored"
+    );
     q.cleanup().await.unwrap();
 }

@@ -253,7 +253,8 @@ where
         // and whether the driver already waited once for slots to free up.
         let (mut backlog, mut lingered) = (false, false);
         loop {
-            if self.stop.is_cancelled() {
+            // A drain stops past its limit: a job that keeps making more due jobs never ends.
+            if self.stop.is_cancelled() || limit.is_some_and(|limit| ran > limit) {
                 return Ok(ran);
             }
             let free = self.slots.available_permits();
