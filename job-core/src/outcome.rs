@@ -141,13 +141,7 @@ impl Failure {
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The whole chain, so the failure history says everything.
-        write!(f, "{}", self.source())?;
-        let mut cause = self.source().source();
-        while let Some(error) = cause {
-            write!(f, ": {error}")?;
-            cause = error.source();
-        }
-        Ok(())
+        f.write_str(&crate::error::chain(self.source()))
     }
 }
 

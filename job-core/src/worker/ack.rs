@@ -2,8 +2,6 @@
 //! when it wakes and sends them in one COMPLETE_MANY call, with a few calls in flight at once so
 //! a round trip never idles the worker.
 
-use std::time::Duration;
-
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
@@ -46,10 +44,4 @@ async fn send<B: Backend>(backend: &B, batch: &[Completion]) {
             tracing::warn!(job.id = %completion.lease.id, "completion refused: the lease was lost");
         }
     }
-}
-
-/// Backoff between tries of an operation while Redis is unreachable.
-pub(crate) fn retry_delay(try_number: u32) -> Duration {
-    let ms = 50u64.saturating_mul(1 << try_number.min(7));
-    Duration::from_millis(ms.min(5_000))
 }

@@ -17,7 +17,8 @@ use crate::{
 };
 
 use super::heartbeat::Leases;
-use super::{chain, persist};
+use super::persist;
+use crate::error::chain;
 
 /// How long a cancelled handler may take to return before it is aborted.
 const CANCEL_GRACE: Duration = Duration::from_secs(1);

@@ -130,7 +130,7 @@ pub(crate) async fn run<B: Backend>(backend: B, leases: Arc<Leases>, stop: Cance
         match backend.heartbeat(&held).await {
             Ok(answers) => leases.renewed(sent_at, &held, &answers),
             Err(error) => {
-                tracing::warn!(error = %crate::worker::chain(&error), "heartbeat failed");
+                tracing::warn!(error = %crate::error::chain(&error), "heartbeat failed");
                 leases.expire();
             }
         }

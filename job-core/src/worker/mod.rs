@@ -15,6 +15,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::error::chain;
 use crate::run::LeaseOps;
 use crate::{Backend, Dispatch, Error, Grab, Holder};
 
@@ -292,11 +293,7 @@ where
                         return Err(Error::Backend(Box::new(error)));
                     }
                     tracing::warn!(error = %chain(&error), "grab failed; retrying");
-                    failures += 1;
-                    tokio::select! {
-                        () = tokio::time::sleep(ack::retry_delay(failures)) => {}
-                        () = self.stop.cancelled() => {}
-                    }
+                    self.back_off(&mut failures).await;
                     continue;
                 }
             };
@@ -326,11 +323,7 @@ where
                 };
                 if let Err(error) = waited {
                     tracing::warn!(error = %chain(&error), "waiting for jobs failed; retrying");
-                    failures += 1;
-                    tokio::select! {
-                        () = tokio::time::sleep(ack::retry_delay(failures)) => {}
-                        () = self.stop.cancelled() => {}
-                    }
+                    self.back_off(&mut failures).await;
                 }
                 continue;
             }
@@ -368,6 +361,16 @@ where
         }
     }
 
+    /// Waits before the next try after a failed backend call (longer each time in a row), or
+    /// until the worker stops.
+    async fn back_off(&self, failures: &mut u32) {
+        *failures += 1;
+        tokio::select! {
+            () = tokio::time::sleep(retry_delay(*failures)) => {}
+            () = self.stop.cancelled() => {}
+        }
+    }
+
     /// Stops grabbing, waits for running jobs up to the grace period, hands the rest back,
     /// flushes acknowledgements, and stops the heartbeat.
     async fn shut_down(self) {
@@ -400,6 +403,12 @@ where
     }
 }
 
+/// Backoff between tries of an operation while the backend is unreachable.
+fn retry_delay(try_number: u32) -> Duration {
+    let ms = 50u64.saturating_mul(1 << try_number.min(7));
+    Duration::from_millis(ms.min(5_000))
+}
+
 /// Tries an operation until it succeeds, backing off while the backend is unreachable; gives up
 /// after about two minutes (the lease then runs out and the job runs again: at-least-once).
 pub(crate) async fn persist<T, E, F, Fut>(what: &str, mut op: F) -> Option<T>
@@ -420,20 +429,8 @@ where
                     return None;
                 }
                 tracing::warn!(error = %chain(&error), "{what} failed; retrying");
-                tokio::time::sleep(ack::retry_delay(tries)).await;
+                tokio::time::sleep(retry_delay(tries)).await;
             }
         }
     }
-}
-
-/// An error with its whole cause chain, for logs and failure records.
-pub(crate) fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(error) = cause {
-        text.push_str(": ");
-        text.push_str(&error.to_string());
-        cause = error.source();
-    }
-    text
 }
