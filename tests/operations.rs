@@ -137,7 +137,7 @@ async fn oversize_payload_is_refused_and_nothing_is_stored() {
 }
 
 #[tokio::test]
-async fn grab_takes_priority_then_fifo_across_types_and_only_those_types() {
+async fn grab_takes_priority_then_fifo_per_type_and_only_those_types() {
     let q = queue("priority_fifo").await;
     let c = q.client();
     let a1 = NewJob::new(&A { n: 1 }).unwrap();
@@ -173,17 +173,15 @@ async fn grab_takes_priority_then_fifo_across_types_and_only_those_types() {
         .chain(&rest.jobs)
         .map(|j| j.lease.id)
         .collect();
-    assert_eq!(
-        order,
-        [
-            a_urgent.id(),
-            b_urgent.id(),
-            a1.id(),
-            b1.id(),
-            a2.id(),
-            low.id()
-        ]
-    );
+    // Priority first, across types; within a priority each type is FIFO, and the types take
+    // turns (which one goes first moves on with every grab).
+    assert_eq!(order.len(), 6, "{order:?}");
+    assert_eq!(order[..2], [a_urgent.id(), b_urgent.id()]);
+    assert_eq!(order[5], low.id());
+    let middle = &order[2..5];
+    let at = |id| middle.iter().position(|x| *x == id).unwrap();
+    assert!(at(a1.id()) < at(a2.id()), "type A stays FIFO: {middle:?}");
+    assert!(middle.contains(&b1.id()));
     let tokens: Vec<_> = first
         .jobs
         .iter()
@@ -193,6 +191,34 @@ async fn grab_takes_priority_then_fifo_across_types_and_only_those_types() {
     assert!(
         tokens.windows(2).all(|w| w[0] < w[1]),
         "every grab issues a new, larger token"
+    );
+    q.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn types_take_turns_so_a_deep_backlog_starves_no_one() {
+    let q = queue("turns").await;
+    let c = q.client();
+    let backlog: Vec<NewJob> = (0..200).map(|n| NewJob::new(&A { n }).unwrap()).collect();
+    c.insert_many(&backlog).await.unwrap();
+    let late = NewJob::new(&B { n: 1 }).unwrap();
+    c.insert(late.clone()).await.unwrap();
+    let h = holder();
+    let grabbed = c
+        .grab(&Grab::new(&["test.a", "test.b"], 10, LEASE, &h))
+        .await
+        .unwrap();
+    let ids: Vec<_> = grabbed.jobs.iter().map(|j| j.lease.id).collect();
+    assert_eq!(ids.len(), 10);
+    assert!(
+        ids.contains(&late.id()),
+        "the one B job is taken beside the A backlog: {ids:?}"
+    );
+    let a_ids: Vec<_> = ids.iter().filter(|id| **id != late.id()).copied().collect();
+    let expected: Vec<_> = backlog[..9].iter().map(NewJob::id).collect();
+    assert_eq!(
+        a_ids, expected,
+        "A's backlog is taken from its front, in order"
     );
     q.cleanup().await.unwrap();
 }
@@ -480,7 +506,8 @@ async fn release_hands_back_without_an_attempt_and_defers_are_limited() {
     let q = queue("release").await;
     let c = q.client();
     let job = NewJob::new(&A { n: 1 }).unwrap();
-    c.insert(job.clone()).await.unwrap();
+    let next = NewJob::new(&A { n: 2 }).unwrap();
+    c.insert_many(&[job.clone(), next.clone()]).await.unwrap();
     let h = holder();
     let request = Grab::new(&["test.a"], 1, LEASE, &h);
     let grab = || c.grab(&request);
@@ -490,6 +517,7 @@ async fn release_hands_back_without_an_attempt_and_defers_are_limited() {
         Ack::Ok
     );
     let held = grab().await.unwrap().jobs.remove(0);
+    assert_eq!(held.lease.id, job.id(), "a hand-back goes to the front");
     assert_eq!(held.attempt, 1, "a shutdown hand-back spends no attempt");
     assert_eq!(
         c.release(&held.lease, &Release::defer(Duration::ZERO, 1))
@@ -497,7 +525,10 @@ async fn release_hands_back_without_an_attempt_and_defers_are_limited() {
             .unwrap(),
         Ack::Ok
     );
+    let other = grab().await.unwrap().jobs.remove(0);
+    assert_eq!(other.lease.id, next.id(), "a defer goes to the back");
     let held = grab().await.unwrap().jobs.remove(0);
+    assert_eq!(held.lease.id, job.id());
     assert_eq!(held.attempt, 1, "a defer spends no attempt");
     assert_eq!(
         c.release(&held.lease, &Release::defer(Duration::ZERO, 1))

@@ -5,12 +5,12 @@
 -- returns: 'cancelled', 'missing', or the state that prevents it ('running', 'completed', ...)
 local id = ARGV[1]
 local keep, age = int(ARGV[2], 'done_keep'), int(ARGV[3], 'done_age')
-local f = redis.call('HMGET', P .. 'j:' .. id, 's', 't', 'rq')
+local f = redis.call('HMGET', P .. 'j:' .. id, 's', 't', 'rq', 'p')
 if not f[1] then
   return 'missing'
 end
 if f[1] == 'ready' then
-  redis.call('ZREM', P .. 'r:' .. queue_of(f[2], f[3]), id)
+  unready(id, queue_of(f[2], f[3]), f[4])
 elseif f[1] == 'delayed' then
   redis.call('ZREM', P .. 'delayed', id)
 elseif f[1] ~= 'blocked' then

@@ -25,9 +25,12 @@ local function ready_score(priority, seq)
   return (127 - (priority or 0)) * 17592186044416 + seq
 end
 
+-- Scores below this are priority > 0; priority-0 jobs never enter a ready set (see `push_ready`).
+local P0 = 127 * 17592186044416
+
 -- A job's queue: its type, plus the capabilities it requires (`<type>|gpu,region=eu`). Each
--- queue has its own ready set `r:<queue>` and wake markers `w:<queue>`, so a grab never scans
--- jobs it cannot take.
+-- queue has its own ready list `l:<queue>`, ready set `r:<queue>` and wake markers
+-- `w:<queue>`, so a grab never scans jobs it cannot take.
 local function queue_of(jtype, reqs)
   if reqs and reqs ~= '' then
     return jtype .. '|' .. reqs
@@ -35,8 +38,30 @@ local function queue_of(jtype, reqs)
   return jtype
 end
 
-local function make_ready(id, queue, priority, seq)
-  redis.call('ZADD', P .. 'r:' .. queue, fmt(ready_score(priority, seq)), id)
+-- Puts a ready job in its queue: priority-0 jobs (nearly all) in the list `l:<queue>`, at the
+-- back, or at the front (`front`: a job handed back or whose lease ran out); prioritized jobs in
+-- the sorted set `r:<queue>` by (priority, seq). A list entry costs a few bytes where a sorted
+-- set entry costs about a hundred, and pushing and popping it is O(1).
+local function push_ready(id, queue, priority, seq, front)
+  if (priority or 0) == 0 then
+    redis.call(front and 'LPUSH' or 'RPUSH', P .. 'l:' .. queue, id)
+  else
+    redis.call('ZADD', P .. 'r:' .. queue, fmt(ready_score(priority, seq)), id)
+  end
+end
+
+-- Takes a ready job out of its queue. For a priority-0 job that is an LREM, which walks the list:
+-- only cancel and a failed resource creation do it, never the hot path.
+local function unready(id, queue, priority)
+  if (tonumber(priority) or 0) == 0 then
+    redis.call('LREM', P .. 'l:' .. queue, 1, id)
+  else
+    redis.call('ZREM', P .. 'r:' .. queue, id)
+  end
+end
+
+local function make_ready(id, queue, priority, seq, front)
+  push_ready(id, queue, priority, seq, front)
   redis.call('ZADD', P .. 'w:' .. queue, 0, 'r')
   redis.call('HSET', P .. 'j:' .. id, 's', 'ready')
   redis.call('HDEL', P .. 'j:' .. id, 'ra')
@@ -145,8 +170,10 @@ local function revalidate(rk, cause, now, keep, age, cap)
         'resource `' .. rk .. '` will not exist: job ' .. cause .. ' that would create it (or keep it) did not complete',
         nil, cap)
       redis.call('ZREM', P .. 'delayed', id)
-      local f = redis.call('HMGET', P .. 'j:' .. id, 't', 'rq')
-      redis.call('ZREM', P .. 'r:' .. queue_of(f[1], f[2]), id)
+      local f = redis.call('HMGET', P .. 'j:' .. id, 't', 'rq', 'p', 's')
+      if f[4] == 'ready' then
+        unready(id, queue_of(f[1], f[2]), f[3])
+      end
       finish(id, 'failed', now, keep, age, cap, true)
     elseif fx == 'create' then
       exists = true
@@ -308,14 +335,16 @@ local function take_seqs(count)
   return redis.call('INCRBY', P .. 'seq', count) - count + 1
 end
 
--- Adds the jobs gathered per queue in `woken` (queue -> {score, id, score, id, ...}) to their
--- ready sets, one ZADD per queue (in slices that fit Lua's stack), and sets each queue's `r` wake
--- marker: once per script, not per job.
+-- Adds the jobs gathered per queue in `woken` (queue -> {list = {id, ...}, set = {score, id,
+-- ...}}) to their queues, one RPUSH and one ZADD per queue (in slices that fit Lua's stack), and
+-- sets each queue's `r` wake marker: once per script, not per job.
 local function wake(woken)
-  for queue, members in pairs(woken) do
-    local key = P .. 'r:' .. queue
-    for first = 1, #members, 1000 do
-      redis.call('ZADD', key, unpack(members, first, math.min(first + 999, #members)))
+  for queue, batch in pairs(woken) do
+    for _, part in ipairs({ { 'RPUSH', 'l:', batch.list }, { 'ZADD', 'r:', batch.set } }) do
+      local command, key, members = part[1], P .. part[2] .. queue, part[3]
+      for first = 1, #members, 1000 do
+        redis.call(command, key, unpack(members, first, math.min(first + 999, #members)))
+      end
     end
     redis.call('ZADD', P .. 'w:' .. queue, 0, 'r')
   end
@@ -389,13 +418,17 @@ local function insert_row(row, now, now_s, inline_max, entry, head_rk, seq, woke
     make_delayed(id, queue, run_at)
   else
     -- `s` is already `ready`: the caller adds it to its ready set, with the others of the batch.
-    local members = woken[queue]
-    if not members then
-      members = {}
-      woken[queue] = members
+    local batch = woken[queue]
+    if not batch then
+      batch = { list = {}, set = {} }
+      woken[queue] = batch
     end
-    members[#members + 1] = fmt(ready_score(priority, seq))
-    members[#members + 1] = id
+    if priority == 0 then
+      batch.list[#batch.list + 1] = id
+    else
+      batch.set[#batch.set + 1] = fmt(ready_score(priority, seq))
+      batch.set[#batch.set + 1] = id
+    end
   end
 end
 

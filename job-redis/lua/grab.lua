@@ -1,7 +1,8 @@
 -- grab.lua: GRAB: reap expired leases, promote due delayed jobs, then lease up to `limit` ready
--- jobs of the given types that the caller's capabilities allow, in (priority, FIFO) order, each
--- with a new fencing token. With a filter, only jobs whose attributes match are taken, and only
--- the first `window` jobs of each ready set are looked at.
+-- jobs of the given types that the caller's capabilities allow, each with a new fencing token:
+-- higher priority first; within a priority, each queue in FIFO order, the queues taking turns.
+-- With a filter, only jobs whose attributes match are taken, and only the first `window` jobs of
+-- each queue are looked at.
 -- KEYS[1] shard prefix
 -- ARGV[1] limit  ARGV[2] default lease_ms  ARGV[3] holder (JSON)  ARGV[4] max lease expiries
 -- ARGV[5] history cap  ARGV[6] failed keep count  ARGV[7] failed max age ms
@@ -21,7 +22,7 @@ if ARGV[9] ~= '' then
 end
 local now = now_ms()
 
--- 1. Expired leases: back to ready at their old place, or failed past the expiry limit.
+-- 1. Expired leases: back to the front of their queue, or failed past the expiry limit.
 local expired = redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', now, 'LIMIT', 0, 100)
 for _, id in ipairs(expired) do
   local f = redis.call('HMGET', P .. 'j:' .. id, 's', 't', 'a', 'x', 'p', 'q', 'w', 'rq')
@@ -38,12 +39,12 @@ for _, id in ipairs(expired) do
     else
       redis.call('ZREM', P .. 'leases', id)
       redis.call('HDEL', P .. 'j:' .. id, 'w')
-      make_ready(id, queue_of(f[2], f[8]), tonumber(f[5]), tonumber(f[6]))
+      make_ready(id, queue_of(f[2], f[8]), tonumber(f[5]), tonumber(f[6]), true)
     end
   end
 end
 
--- 2. Due delayed jobs: into their ready sets.
+-- 2. Due delayed jobs: to the back of their queues.
 local due = redis.call('ZRANGEBYSCORE', P .. 'delayed', '-inf', now, 'LIMIT', 0, 200)
 for _, id in ipairs(due) do
   redis.call('ZREM', P .. 'delayed', id)
@@ -80,58 +81,46 @@ local function matches(id)
   return true
 end
 
--- 4. Pop the best `limit` jobs across those queues.
+-- 4. Pop up to `limit` jobs across those queues: prioritized jobs (priority > 0) first, then the
+--    priority-0 lists, then the rest (priority < 0). The cost grows with the queues and the jobs
+--    taken, never with the backlog.
 local picked = {}
-if #queues == 1 and not filter then
-  local popped = redis.call('ZPOPMIN', P .. 'r:' .. queues[1], limit)
-  for i = 1, #popped, 2 do
-    picked[#picked + 1] = { id = popped[i], queue = queues[1] }
-  end
-elseif limit > 0 and filter then
-  -- Filtered: look at the first `window` jobs of each queue, take the matching ones.
-  local candidates = {}
-  for _, queue in ipairs(queues) do
-    local rows = redis.call('ZRANGE', P .. 'r:' .. queue, 0, window - 1, 'WITHSCORES')
-    local taken = 0
-    for j = 1, #rows, 2 do
-      if taken < limit and matches(rows[j]) then
-        candidates[#candidates + 1] = { id = rows[j], score = tonumber(rows[j + 1]), queue = queue }
-        taken = taken + 1
-      end
-    end
-  end
-  table.sort(candidates, function(a, b) return a.score < b.score end)
-  for i = 1, math.min(limit, #candidates) do
-    local c = candidates[i]
-    redis.call('ZREM', P .. 'r:' .. c.queue, c.id)
-    picked[#picked + 1] = c
-  end
-elseif limit > 0 then
-  -- A merge over the queues' heads: from the queue with the best head, take every job that
-  -- beats the runner-up's head, then look at that queue's new head. The cost grows with the
-  -- queues and the jobs taken, never with the backlog.
-  local heads = {}
+
+-- The ready sets' heads, for a merge in score order.
+local heads = {}
+local function load_heads()
   for _, queue in ipairs(queues) do
     local head = redis.call('ZRANGE', P .. 'r:' .. queue, 0, 0, 'WITHSCORES')
     if head[1] then
       heads[#heads + 1] = { queue = queue, score = tonumber(head[2]) }
     end
   end
-  while #picked < limit and #heads > 0 do
-    local best, second = 1, nil
-    for i = 2, #heads do
-      if heads[i].score < heads[best].score then
-        second = heads[best].score
+end
+
+-- A merge over the ready sets' heads, of jobs scored below `bound`: from the queue with the best
+-- head, take every job that beats the runner-up's head, then look at that queue's new head.
+local function merge_sets(bound)
+  while #picked < limit do
+    local best = nil
+    for i, head in ipairs(heads) do
+      if head.score < bound and (best == nil or head.score < heads[best].score) then
         best = i
-      elseif second == nil or heads[i].score < second then
-        second = heads[i].score
+      end
+    end
+    if best == nil then
+      return
+    end
+    local second = bound
+    for i, head in ipairs(heads) do
+      if i ~= best and head.score < second then
+        second = head.score
       end
     end
     local key = P .. 'r:' .. heads[best].queue
-    local below = second and ('(' .. fmt(second)) or '+inf'
+    local below = second == math.huge and '+inf' or ('(' .. fmt(second))
     local ids = redis.call('ZRANGEBYSCORE', key, '-inf', below, 'LIMIT', 0, limit - #picked)
     if #ids == 0 then
-      break -- cannot happen (scores are unique); never remove a whole queue by accident
+      return -- cannot happen (the head scores below `second`); never remove a set by accident
     end
     redis.call('ZREMRANGEBYRANK', key, 0, #ids - 1)
     for _, id in ipairs(ids) do
@@ -144,6 +133,82 @@ elseif limit > 0 then
       table.remove(heads, best)
     end
   end
+end
+
+-- The priority-0 lists take turns: each gives an equal share of the free slots, starting at a
+-- queue that moves on with every grab, so a type with a deep backlog never starves another.
+local function take_lists()
+  local active = {}
+  local start = tonumber(redis.call('GET', P .. 'seq') or '0') % #queues
+  for i = 1, #queues do
+    active[i] = queues[(start + i - 1) % #queues + 1]
+  end
+  while #picked < limit and #active > 0 do
+    local share = math.ceil((limit - #picked) / #active)
+    local still = {}
+    for _, queue in ipairs(active) do
+      local want = math.min(share, limit - #picked)
+      if want == 0 then
+        break
+      end
+      local ids = redis.call('LPOP', P .. 'l:' .. queue, want)
+      if ids then
+        for _, id in ipairs(ids) do
+          picked[#picked + 1] = { id = id, queue = queue }
+        end
+        if #ids == want then still[#still + 1] = queue end
+      end
+    end
+    active = still
+  end
+end
+
+local function matches(id)
+  for name, value in pairs(filter) do
+    if redis.call('HGET', P .. 'j:' .. id, '@' .. name) ~= tostring(value) then
+      return false
+    end
+  end
+  return true
+end
+
+if limit > 0 and filter then
+  -- Filtered: look at the first `window` jobs of each queue's set and list, take the matching
+  -- ones in (priority, position) order.
+  local candidates = {}
+  for _, queue in ipairs(queues) do
+    local rows = redis.call('ZRANGE', P .. 'r:' .. queue, 0, window - 1, 'WITHSCORES')
+    local taken = 0
+    for j = 1, #rows, 2 do
+      if taken < limit and matches(rows[j]) then
+        candidates[#candidates + 1] = { id = rows[j], score = tonumber(rows[j + 1]), queue = queue }
+        taken = taken + 1
+      end
+    end
+    local ids = redis.call('LRANGE', P .. 'l:' .. queue, 0, window - 1)
+    taken = 0
+    for j, id in ipairs(ids) do
+      if taken < limit and matches(id) then
+        candidates[#candidates + 1] = { id = id, score = P0 + j, queue = queue, list = true }
+        taken = taken + 1
+      end
+    end
+  end
+  table.sort(candidates, function(a, b) return a.score < b.score end)
+  for i = 1, math.min(limit, #candidates) do
+    local c = candidates[i]
+    if c.list then
+      redis.call('LREM', P .. 'l:' .. c.queue, 1, c.id)
+    else
+      redis.call('ZREM', P .. 'r:' .. c.queue, c.id)
+    end
+    picked[#picked + 1] = c
+  end
+elseif limit > 0 then
+  load_heads()
+  merge_sets(P0)
+  take_lists()
+  merge_sets(math.huge)
 end
 
 -- 5. Lease each one: tokens from one INCRBY, each larger than any issued before.
@@ -182,7 +247,7 @@ end
 -- 6. Re-arm the wake marker of every queue with work left (one waiter wakes the next), and
 --    tell the caller when the next delayed job or lease falls due.
 for _, queue in ipairs(queues) do
-  if redis.call('ZCARD', P .. 'r:' .. queue) > 0 then
+  if redis.call('EXISTS', P .. 'l:' .. queue, P .. 'r:' .. queue) > 0 then
     redis.call('ZADD', P .. 'w:' .. queue, 0, 'r')
   end
 end

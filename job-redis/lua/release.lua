@@ -28,7 +28,8 @@ end
 redis.call('ZREM', P .. 'leases', id)
 redis.call('HDEL', key, 'w')
 if delay <= 0 then
-  make_ready(id, job.queue, job.priority, job.seq)
+  -- A shutdown hand-back goes back to the front; a defer to the back.
+  make_ready(id, job.queue, job.priority, job.seq, limit < 0)
 else
   make_delayed(id, job.queue, now + delay)
 end

@@ -32,7 +32,13 @@ impl Shard {
         format!("{}q:{job_type}", self.prefix)
     }
 
-    /// `r:<type>`: the ready set of a type.
+    /// `l:<type>`: the ready list of a type (its priority-0 jobs, FIFO).
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
+    pub(crate) fn ready_list(&self, job_type: &str) -> String {
+        format!("{}l:{job_type}", self.prefix)
+    }
+
+    /// `r:<type>`: the ready set of a type (its prioritized jobs).
     #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     pub(crate) fn ready(&self, job_type: &str) -> String {
         format!("{}r:{job_type}", self.prefix)
@@ -55,6 +61,7 @@ mod tests {
         assert_eq!(shard.prefix(), "app:{0}:");
         assert_eq!(shard.wake("mail.send"), "app:{0}:w:mail.send");
         assert_eq!(shard.ready("mail.send"), "app:{0}:r:mail.send");
+        assert_eq!(shard.ready_list("mail.send"), "app:{0}:l:mail.send");
         assert_eq!(shard.delayed(), "app:{0}:delayed");
         assert_eq!(shard.requirement_sets("render"), "app:{0}:q:render");
     }

@@ -108,7 +108,15 @@ impl TestQueue {
     pub async fn enqueued<J: Job>(&self) -> Result<Vec<Enqueued<J>>> {
         let shard = self.client.shard();
         let mut conn = self.client.connection();
-        let mut ids: Vec<String> = conn.zrange(shard.ready(J::NAME), 0, -1).await?;
+        let sets: Vec<String> = conn.smembers(shard.requirement_sets(J::NAME)).await?;
+        let queues = std::iter::once(J::NAME.to_owned())
+            .chain(sets.iter().map(|set| format!("{}|{set}", J::NAME)));
+        let mut ids: Vec<String> = Vec::new();
+        for queue in queues {
+            let listed: Vec<String> = conn.lrange(shard.ready_list(&queue), 0, -1).await?;
+            let prioritized: Vec<String> = conn.zrange(shard.ready(&queue), 0, -1).await?;
+            ids.extend(listed.into_iter().chain(prioritized));
+        }
         let delayed: Vec<String> = conn.zrange(shard.delayed(), 0, -1).await?;
         ids.extend(delayed);
         let mut found = Vec::new();
