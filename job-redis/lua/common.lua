@@ -20,6 +20,19 @@ local function fmt(n)
   return string.format('%.0f', n)
 end
 
+-- Runs `command` [`key`] with `items` as its arguments, 1000 at a time (Lua's stack limits
+-- `unpack`); nothing when `items` is empty.
+local function sliced(command, key, items)
+  for first = 1, #items, 1000 do
+    local last = math.min(first + 999, #items)
+    if key then
+      redis.call(command, key, unpack(items, first, last))
+    else
+      redis.call(command, unpack(items, first, last))
+    end
+  end
+end
+
 -- Ready-set score: priority first (higher runs first), then FIFO by sequence number.
 local function ready_score(priority, seq)
   return (127 - (priority or 0)) * 17592186044416 + seq
@@ -97,14 +110,9 @@ local function push_failure(id, now, attempt, kind, message, holder, cap)
   redis.call('HSET', P .. 'j:' .. id, 'e', 1)
 end
 
--- Deletes a job's keys. `inline` (arguments in the hash) and `plain` (no failure history), when
--- known, spare a lookup of keys that do not exist: the common case is one small hash.
-local function delete_job(id, inline, plain)
-  if inline and plain then
-    redis.call('DEL', P .. 'j:' .. id)
-  else
-    redis.call('UNLINK', P .. 'j:' .. id, P .. 'a:' .. id, P .. 'e:' .. id)
-  end
+-- Deletes a job's keys, whichever of them exist.
+local function delete_job(id)
+  redis.call('UNLINK', P .. 'j:' .. id, P .. 'a:' .. id, P .. 'e:' .. id)
 end
 
 -- Removes the oldest entries of a retention index (`done` or `failed`) beyond `keep` entries or
@@ -203,12 +211,28 @@ end
 -- retention index (`done` or `failed`), or deleted at once when that index keeps nothing. Frees
 -- its unique key and its resource (recording a completed create or delete). `cap` is the history
 -- cap for jobs failed by a revalidation; `quiet` skips the resource (the caller handles it);
--- `f`, when given, is the job's `FINISH_FIELDS`, already read.
+-- `f`, when given, is the job's `FINISH_FIELDS`, already read. With `batch` (from `new_batch`),
+-- the lease removal, the deletion and the index entry wait for the caller's `flush(batch)`, so
+-- ending many jobs costs one command each for all of them, not per job.
 local FINISH_FIELDS = { 'uk', 'rk', 'fx', 'd', 'e' }
-finish = function(id, state, now, keep, max_age, cap, quiet, f)
+
+local function new_batch()
+  return { leases = {}, keys = {}, done = {}, failed = {} }
+end
+
+local function flush(batch)
+  sliced('ZREM', P .. 'leases', batch.leases)
+  sliced('DEL', nil, batch.keys)
+  sliced('ZADD', P .. 'done', batch.done)
+  sliced('ZADD', P .. 'failed', batch.failed)
+end
+
+finish = function(id, state, now, keep, max_age, cap, quiet, f, batch)
+  local own = batch == nil
+  batch = batch or new_batch()
   local key = P .. 'j:' .. id
   f = f or redis.call('HMGET', key, unpack(FINISH_FIELDS))
-  redis.call('ZREM', P .. 'leases', id)
+  batch.leases[#batch.leases + 1] = id
   free_unique(id, f[1])
   local rk, fx = f[2], f[3]
   if rk and not quiet then
@@ -224,11 +248,20 @@ finish = function(id, state, now, keep, max_age, cap, quiet, f)
     end
   end
   if keep <= 0 then
-    delete_job(id, f[4], not f[5])
+    -- Only the keys the job has: `a:` when its arguments are not inline, `e:` with a history.
+    local keys = batch.keys
+    keys[#keys + 1] = key
+    if not f[4] then keys[#keys + 1] = P .. 'a:' .. id end
+    if f[5] then keys[#keys + 1] = P .. 'e:' .. id end
   else
     redis.call('HSET', key, 's', state, 'f', fmt(now))
     redis.call('HDEL', key, 'w', 'ra')
-    redis.call('ZADD', P .. (state == 'failed' and 'failed' or 'done'), fmt(now), id)
+    local index = state == 'failed' and batch.failed or batch.done
+    index[#index + 1] = fmt(now)
+    index[#index + 1] = id
+  end
+  if own then
+    flush(batch)
   end
 end
 
@@ -291,9 +324,20 @@ end
 -- `atomic` (returns nil, the row index and the resource), or only itself otherwise.
 local function plan_rows(rows, pred, atomic)
   local plan, ids, uniques = {}, {}, {}
+  -- One EXISTS over every row's key answers the common case (all new) at once.
+  local keys = {}
+  for i, row in ipairs(rows) do
+    keys[i] = P .. 'j:' .. row.id
+  end
+  local any_stored = false
+  for first = 1, #keys, 1000 do
+    if redis.call('EXISTS', unpack(keys, first, math.min(first + 999, #keys))) > 0 then
+      any_stored = true
+    end
+  end
   for i, row in ipairs(rows) do
     local id = row.id
-    if ids[id] or redis.call('EXISTS', P .. 'j:' .. id) == 1 then
+    if ids[id] or (any_stored and redis.call('EXISTS', keys[i]) == 1) then
       plan[i] = { kind = 'exists' }
     else
       ids[id] = true
@@ -340,12 +384,8 @@ end
 -- sets each queue's `r` wake marker: once per script, not per job.
 local function wake(woken)
   for queue, batch in pairs(woken) do
-    for _, part in ipairs({ { 'RPUSH', 'l:', batch.list }, { 'ZADD', 'r:', batch.set } }) do
-      local command, key, members = part[1], P .. part[2] .. queue, part[3]
-      for first = 1, #members, 1000 do
-        redis.call(command, key, unpack(members, first, math.min(first + 999, #members)))
-      end
-    end
+    sliced('RPUSH', P .. 'l:' .. queue, batch.list)
+    sliced('ZADD', P .. 'r:' .. queue, batch.set)
     redis.call('ZADD', P .. 'w:' .. queue, 0, 'r')
   end
 end

@@ -240,9 +240,7 @@ for i, c in ipairs(picked) do
   out[n + 1], out[n + 2], out[n + 3], out[n + 4] = c.id, f[4], payload, attempt
   out[n + 5], out[n + 6], out[n + 7] = tonumber(f[2]) or 1, token, lease
 end
-for first = 1, #deadlines, 1000 do
-  redis.call('ZADD', P .. 'leases', unpack(deadlines, first, math.min(first + 999, #deadlines)))
-end
+sliced('ZADD', P .. 'leases', deadlines)
 
 -- 6. Re-arm the wake marker of every queue with work left (one waiter wakes the next), and
 --    tell the caller when the next delayed job or lease falls due.
