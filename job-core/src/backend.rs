@@ -78,6 +78,13 @@ pub trait Backend: Clone + Send + Sync + 'static {
         &self,
         id: JobId,
     ) -> impl Future<Output = Result<Vec<FailureRecord>, Self::Error>> + Send;
+
+    /// Returns warnings about the storage's settings that put jobs at risk (for Redis: an
+    /// eviction policy that may delete jobs), each a sentence for the log. The worker logs them
+    /// once when it starts. None by default.
+    fn warnings(&self) -> impl Future<Output = Result<Vec<String>, Self::Error>> + Send {
+        async { Ok(Vec::new()) }
+    }
 }
 
 /// The answer for one inserted job.

@@ -45,6 +45,10 @@ pub struct Details {
     pub requires: Vec<String>,
     /// The job that REPLACEd itself with this one.
     pub parent: Option<JobId>,
+    /// When a worker last asked for jobs of this type (whatever its capabilities), by the
+    /// backend's clock; `None` when no worker ever has. A ready job with `None` here waits for
+    /// a worker that serves its type.
+    pub served_at: Option<SystemTime>,
 }
 
 /// Where a job is in its life.

@@ -485,3 +485,33 @@ local function plan_reply(plan, out)
   end
   return out
 end
+
+-- Refuses an insert whose queue keys hold another type (a stray `SET` on `l:<queue>`, say)
+-- before its first write: Lua does not roll back, so a command failing half-way would leave
+-- jobs half-stored. One TYPE per distinct key the planned new rows will write to.
+local function check_key_types(rows, plan)
+  local checked = {}
+  local function expect(key, want)
+    if checked[key] then return end
+    checked[key] = true
+    local kind = redis.call('TYPE', key).ok
+    if kind ~= 'none' and kind ~= want then
+      error({ err = 'ERR job: key `' .. key .. '` is a ' .. kind .. ', expected a ' .. want
+        .. ' (a stray write under the namespace?); nothing was stored' })
+    end
+  end
+  for i, row in ipairs(rows) do
+    if plan[i].kind == 'new' then
+      local queue = queue_of(row.jtype, row.reqs)
+      expect(P .. 'l:' .. queue, 'list')
+      expect(P .. 'r:' .. queue, 'zset')
+      expect(P .. 'w:' .. queue, 'zset')
+      if row.reqs then
+        expect(P .. 'q:' .. row.jtype, 'set')
+        expect(P .. 'w:' .. row.jtype, 'zset')
+      end
+      if row.delay > 0 or row.at > 0 then expect(P .. 'delayed', 'zset') end
+      if row.rk then expect(P .. 'res:' .. row.rk, 'list') end
+    end
+  end
+end

@@ -1,7 +1,8 @@
 -- details.lua: DETAILS: everything stored about one job, read atomically.
 -- KEYS[1] shard prefix
 -- ARGV[1] id
--- returns: {} when missing, else {fields (flat HGETALL), args (or false), history (list)}
+-- returns: {} when missing, else {fields (flat HGETALL), args (or false), history (list),
+--          served (when a worker last asked for the job's type, ms, from `seen`; or false)}
 local id = ARGV[1]
 local fields = redis.call('HGETALL', P .. 'j:' .. id)
 if #fields == 0 then
@@ -9,4 +10,6 @@ if #fields == 0 then
 end
 local args = redis.call('GET', P .. 'a:' .. id)
 local history = redis.call('LRANGE', P .. 'e:' .. id, 0, -1)
-return { fields, args, history }
+local jtype = redis.call('HGET', P .. 'j:' .. id, 't')
+local served = jtype and redis.call('ZSCORE', P .. 'seen', jtype) or false
+return { fields, args, history, served }

@@ -9,7 +9,7 @@
 -- ARGV[8] capabilities (comma-separated)  ARGV[9] filter (JSON object, or '')  ARGV[10] window
 -- ARGV[11..] types
 -- returns: {next_wake_ms (-1: none), then per job: id, type, payload, attempt, max_attempts,
---           token, lease_ms}
+--           token, lease_ms}; records in `seen` that the types were asked for now
 local limit = int(ARGV[1], 'limit')
 local default_lease = int(ARGV[2], 'lease_ms')
 local holder = ARGV[3]
@@ -138,7 +138,7 @@ end
 -- The priority-0 lists take turns: each gives an equal share of the free slots, starting at a
 -- queue that moves on with every grab, so a type with a deep backlog never starves another.
 local function take_lists()
-  local active = {}
+  local active, broken = {}, nil
   local start = tonumber(redis.call('GET', P .. 'seq') or '0') % #queues
   for i = 1, #queues do
     active[i] = queues[(start + i - 1) % #queues + 1]
@@ -151,8 +151,11 @@ local function take_lists()
       if want == 0 then
         break
       end
-      local ids = redis.call('LPOP', P .. 'l:' .. queue, want)
-      if ids then
+      local ids = redis.pcall('LPOP', P .. 'l:' .. queue, want)
+      if type(ids) == 'table' and ids.err then
+        -- Not a list (a stray write): skip it, so the other queues are still served.
+        broken = broken or { queue = queue, err = ids.err }
+      elseif ids then
         for _, id in ipairs(ids) do
           picked[#picked + 1] = { id = id, queue = queue }
         end
@@ -160,6 +163,14 @@ local function take_lists()
       end
     end
     active = still
+  end
+  -- Jobs already popped must be leased below, never dropped (Lua does not roll back); with none
+  -- popped, nothing was written since the reads, so the grab is refused, naming the key.
+  if broken and #picked == 0 then
+    local key = P .. 'l:' .. broken.queue
+    local kind = redis.call('TYPE', key).ok
+    error({ err = kind == 'list' and broken.err
+      or ('ERR job: key `' .. key .. '` is a ' .. kind .. ', expected a list') })
   end
 end
 
@@ -259,4 +270,13 @@ end
 if next_at then
   out[1] = math.max(0, next_at - now)
 end
+
+-- 7. Record when each type was last asked for, in one command (DETAILS tells whether any worker
+--    serves a waiting job's type).
+local seen = {}
+for i = 11, #ARGV do
+  seen[#seen + 1] = now_s
+  seen[#seen + 1] = ARGV[i]
+end
+sliced('ZADD', P .. 'seen', seen)
 return out

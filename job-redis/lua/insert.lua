@@ -15,6 +15,7 @@ local plan, bad, rk = plan_rows(rows, {}, atomic)
 if not plan then
   return { 'refused', bad, rk }
 end
+check_key_types(rows, plan)
 local now = now_ms()
 local now_s = fmt(now)
 local fresh = 0

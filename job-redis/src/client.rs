@@ -231,13 +231,14 @@ impl Client {
         if parts.is_empty() {
             return Ok(None);
         }
-        if parts.len() != 3 {
-            return Err(reply.error(format!("expected 3 parts, got {}", parts.len())));
+        if parts.len() != 4 {
+            return Err(reply.error(format!("expected 4 parts, got {}", parts.len())));
         }
+        let served = parts.pop().unwrap_or_default();
         let history = parts.pop().unwrap_or_default();
         let args = parts.pop().unwrap_or_default();
         let fields = parts.pop().unwrap_or_default();
-        decode_details(id, fields, args, history).map(Some)
+        decode_details(id, fields, args, history, served).map(Some)
     }
 
     /// Cancels a job that has not started (ready or delayed).
@@ -609,7 +610,13 @@ pub(crate) fn insert_invocation<'a>(
     invocation
 }
 
-fn decode_details(id: JobId, fields: Value, args: Value, history: Value) -> Result<Details> {
+fn decode_details(
+    id: JobId,
+    fields: Value,
+    args: Value,
+    history: Value,
+    served: Value,
+) -> Result<Details> {
     let reply = Reply::of("details");
     let mut map: HashMap<String, Value> = HashMap::new();
     let mut flat = reply.array(fields)?.into_iter();
@@ -670,6 +677,18 @@ fn decode_details(id: JobId, fields: Value, args: Value, history: Value) -> Resu
             .map(|r| r.split(',').map(str::to_owned).collect())
             .unwrap_or_default(),
         parent: text("pa")?.and_then(|p| p.parse().ok()),
+        // The type's score in `seen` (ms), or nil when no worker ever asked for it.
+        served_at: match served {
+            Value::Nil => None,
+            other => {
+                let text = reply.string(other)?;
+                let ms = text
+                    .parse::<f64>()
+                    .map_err(|_| reply.error(format!("bad `seen` score `{text}`")))?;
+                // A float cast saturates; scores are whole milliseconds.
+                Some(from_millis(ms as i64))
+            }
+        },
     })
 }
 
@@ -894,6 +913,10 @@ impl Backend for Client {
             .map(|details| details.failures)
             .unwrap_or_default())
     }
+
+    async fn warnings(&self) -> Result<Vec<String>> {
+        self.server_warnings().await
+    }
 }
 
 impl Client {
@@ -911,5 +934,18 @@ impl Client {
             "lost" => Ok(Ack::Lost),
             other => Err(reply.error(format!("unknown status `{other}`"))),
         }
+    }
+}
+
+impl Client {
+    /// Returns warnings about the Redis server's settings that put jobs at risk: an eviction
+    /// policy other than `noeviction` (Redis may then delete job keys when memory is full). The
+    /// worker logs them when it starts. Reads `INFO memory`, never `CONFIG`.
+    ///
+    /// # Errors
+    ///
+    /// Connection errors, and [`Error::Permission`] when the user may not run `INFO`.
+    pub async fn server_warnings(&self) -> Result<Vec<String>> {
+        crate::server::warnings(&mut self.connection()).await
     }
 }

@@ -13,7 +13,19 @@ pub enum Error {
     },
     /// A command failed.
     #[error("redis command failed")]
-    Redis(#[from] redis::RedisError),
+    Redis(#[source] redis::RedisError),
+    /// The Redis user's ACL forbids a command (or a key) the library needs: retrying cannot
+    /// help until the ACL changes.
+    #[error(
+        "the Redis user lacks permission for a command the job library needs: its ACL must \
+         allow EVALSHA, SCRIPT LOAD, BZPOPMIN, SMEMBERS, PING and INFO, plus every command \
+         the scripts run (`+@all` does), on every key of the namespace"
+    )]
+    Permission {
+        /// The refusal (`NOPERM ...`, or a script's command refused by the ACL).
+        #[source]
+        source: redis::RedisError,
+    },
     /// A script answered with a reply of a shape it never gives: a protocol error, not a panic.
     #[error("unexpected reply from script `{script}`: {detail}")]
     Protocol {
@@ -88,11 +100,44 @@ impl Error {
     }
 }
 
+impl From<redis::RedisError> for Error {
+    /// A refusal by the user's ACL becomes [`Error::Permission`]; anything else is
+    /// [`Error::Redis`].
+    fn from(error: redis::RedisError) -> Self {
+        if is_permission(&error) {
+            Self::Permission { source: error }
+        } else {
+            Self::Redis(error)
+        }
+    }
+}
+
+/// Whether Redis refused a command by its ACL: `NOPERM` for a command called directly, or, for
+/// a command a script runs, an `ERR` that says so (Redis 7.0: "The user executing the script
+/// can't run this command or subcommand" or "... can't access at least one of the keys";
+/// Redis 7.2 and later: "ACL failure in script: ...").
+fn is_permission(error: &redis::RedisError) -> bool {
+    match error.kind() {
+        redis::ErrorKind::Server(redis::ServerErrorKind::NoPerm) => true,
+        redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError) => {
+            error.detail().is_some_and(|detail| {
+                detail.starts_with("The user executing the script can't")
+                    || detail.starts_with("ACL failure in script")
+            })
+        }
+        _ => false,
+    }
+}
+
 impl Error {
     /// The same failure, for another caller of a shared call (errors are not `Clone`).
     pub(crate) fn for_another_caller(&self) -> Self {
         match self {
-            Self::Redis(error) => Self::Redis(error.clone()),
+            // Through `From`, so a shared call's ACL refusal reads as one, too.
+            Self::Redis(error) => Self::from(error.clone()),
+            Self::Permission { source } => Self::Permission {
+                source: source.clone(),
+            },
             Self::Connect { url, source } => Self::Connect {
                 url: url.clone(),
                 source: source.clone(),

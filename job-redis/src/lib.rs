@@ -15,6 +15,7 @@ mod error;
 mod keys;
 mod reply;
 mod scripts;
+mod server;
 #[cfg(feature = "testing")]
 pub mod testing;
 

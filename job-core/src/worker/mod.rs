@@ -228,6 +228,10 @@ where
             leases.clone(),
             stop_heartbeat.clone(),
         ));
+        background.spawn(report_warnings(
+            worker.backend.clone(),
+            stop_heartbeat.clone(),
+        ));
         tracing::info!(worker.id = %worker.holder.worker, types = ?S::NAMES, concurrency = worker.config.concurrency, "worker started");
         Self {
             types: S::NAMES.to_vec(),
@@ -400,6 +404,24 @@ where
         stop_heartbeat.cancel();
         while background.join_next().await.is_some() {}
         tracing::info!(worker.id = %worker.holder.worker, "worker stopped");
+    }
+}
+
+/// Logs the backend's warnings about its settings (a Redis that may evict jobs), once, at start.
+/// Failing to read them is no reason to stop: logged at debug and ignored.
+async fn report_warnings<B: Backend>(backend: B, stop: CancellationToken) {
+    tokio::select! {
+        warnings = backend.warnings() => match warnings {
+            Ok(warnings) => {
+                for warning in warnings {
+                    tracing::warn!("{warning}");
+                }
+            }
+            Err(error) => {
+                tracing::debug!(error = %chain(&error), "could not read the backend's warnings");
+            }
+        },
+        () = stop.cancelled() => {}
     }
 }
 
