@@ -138,7 +138,8 @@ async fn oversize_payload_is_refused_and_nothing_is_stored() {
 
 #[tokio::test]
 async fn grab_takes_priority_then_fifo_per_type_and_only_those_types() {
-    let q = queue("priority_fifo").await;
+    // Order holds within a shard; one shard makes it namespace-wide on a Cluster too.
+    let q = support::queue_with("priority_fifo", job::redis::Config::new().shards(1)).await;
     let c = q.client();
     let a1 = NewJob::new(&A { n: 1 }).unwrap();
     let b1 = NewJob::new(&B { n: 2 }).unwrap();
@@ -197,7 +198,8 @@ async fn grab_takes_priority_then_fifo_per_type_and_only_those_types() {
 
 #[tokio::test]
 async fn types_take_turns_so_a_deep_backlog_starves_no_one() {
-    let q = queue("turns").await;
+    // Order holds within a shard; one shard makes it namespace-wide on a Cluster too.
+    let q = support::queue_with("turns", job::redis::Config::new().shards(1)).await;
     let c = q.client();
     let backlog: Vec<NewJob> = (0..200).map(|n| NewJob::new(&A { n }).unwrap()).collect();
     c.insert_many(&backlog).await.unwrap();
@@ -503,7 +505,8 @@ async fn replace_is_atomic_mixes_types_and_refuses_a_stale_token() {
 
 #[tokio::test]
 async fn release_hands_back_without_an_attempt_and_defers_are_limited() {
-    let q = queue("release").await;
+    // Order holds within a shard; one shard makes it namespace-wide on a Cluster too.
+    let q = support::queue_with("release", job::redis::Config::new().shards(1)).await;
     let c = q.client();
     let job = NewJob::new(&A { n: 1 }).unwrap();
     let next = NewJob::new(&A { n: 2 }).unwrap();

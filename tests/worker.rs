@@ -467,7 +467,8 @@ async fn a_handler_whose_lease_is_lost_is_cancelled_and_its_outcome_refused() {
     // Make the lease run out now, as a long GC pause or a network partition would, and let
     // another worker take the job.
     let raw = support::raw_connection().await;
-    let leases = format!("{}:{{0}}:leases", c.namespace());
+    let prefix = q.shard_prefix_of(id).await.unwrap().unwrap();
+    let leases = format!("{prefix}leases");
     let h = support::holder();
     let grab = job::Grab::new(&["w.watch"], 1, Duration::from_secs(30), &h);
     // The worker's heartbeat may renew the lease, or the worker itself take the job again (and

@@ -229,17 +229,27 @@ pub struct Lease {
     pub token: u64,
     /// How long each renewal holds the job.
     pub duration: Duration,
+    /// Which shard of the backend holds the job (0 on a backend with one).
+    pub shard: u16,
 }
 
 impl Lease {
-    /// Builds a lease.
+    /// Builds a lease on shard 0.
     #[must_use]
     pub fn new(id: JobId, token: u64, duration: Duration) -> Self {
         Self {
             id,
             token,
             duration,
+            shard: 0,
         }
+    }
+
+    /// Sets the shard that holds the job.
+    #[must_use]
+    pub fn on_shard(mut self, shard: u16) -> Self {
+        self.shard = shard;
+        self
     }
 }
 

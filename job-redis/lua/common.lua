@@ -304,6 +304,12 @@ local function read_rows(first, count)
     if extras ~= '' then
       local x = cjson.decode(extras)
       row.parent, row.rk, row.fx, row.reqs, row.attrs = x.parent, x.resource, x.effect, x.requires, x.attributes
+      -- `home`: a REPLACE child that lives in another shard (see replace.lua), or one being
+      -- forwarded there; `raw` keeps its row to put in the outbox as it came.
+      if x.home then
+        row.home = x.home
+        row.raw = { unpack(ARGV, b, b + ROW - 1) }
+      end
       if x.unique then
         row.ukey = jtype .. '\0' .. x.unique
         row.queued_only = x.unique_while == 'queued'
@@ -337,7 +343,10 @@ local function plan_rows(rows, pred, atomic)
   end
   for i, row in ipairs(rows) do
     local id = row.id
-    if ids[id] or (any_stored and redis.call('EXISTS', keys[i]) == 1) then
+    -- A forwarded REPLACE child answers `exists` for days after it was first forwarded, even
+    -- once it ended and was deleted: a forward repeated after a crash inserts nothing twice.
+    local forwarded = row.home and redis.call('ZSCORE', P .. 'fwd', id)
+    if ids[id] or forwarded or (any_stored and redis.call('EXISTS', keys[i]) == 1) then
       plan[i] = { kind = 'exists' }
     else
       ids[id] = true
@@ -398,6 +407,9 @@ local function insert_row(row, now, now_s, inline_max, entry, head_rk, seq, woke
   local id, jtype, priority = row.id, row.jtype, row.priority
   local key = P .. 'j:' .. id
   local payload = row.payload
+  if row.home then
+    redis.call('ZADD', P .. 'fwd', now_s, id)
+  end
   local inline = #payload <= inline_max
   if priority == 0 and row.lease == '0' and inline then
     -- The common case: one HSET of fixed shape, without default-valued fields.
@@ -514,4 +526,27 @@ local function check_key_types(rows, plan)
       if row.rk then expect(P .. 'res:' .. row.rk, 'list') end
     end
   end
+end
+
+-- How long a forwarded REPLACE child's id is remembered (`fwd`), in ms: 7 days.
+local FORWARD_MEMORY = 7 * 86400000
+
+-- Forgets forwarded ids older than `FORWARD_MEMORY`.
+local function prune_forwarded(now)
+  redis.call('ZREMRANGEBYSCORE', P .. 'fwd', '-inf', fmt(now - FORWARD_MEMORY))
+end
+
+-- Stores a forwarded REPLACE child that its resource refuses (it needs a resource that will
+-- not exist) as failed for good, with the reason in its history: its parent has completed, so
+-- refusing it would lose it.
+local function store_refused(row, now, now_s, rk)
+  local key = P .. 'j:' .. row.id
+  redis.call('HSET', key, 't', row.jtype, 'q', 0, 'c', now_s, 'm', row.max, 's', 'failed', 'f', now_s,
+    'd', row.payload, 'rk', rk)
+  if row.fx then redis.call('HSET', key, 'fx', row.fx) end
+  if row.parent then redis.call('HSET', key, 'pa', row.parent) end
+  push_failure(row.id, now, 0, 'resource',
+    'resource `' .. rk .. '` will not exist: refused when this REPLACE child reached its shard', nil, 50)
+  redis.call('ZADD', P .. 'failed', now_s, row.id)
+  redis.call('ZADD', P .. 'fwd', now_s, row.id)
 end

@@ -47,11 +47,12 @@ end
 -- 2. Due delayed jobs: to the back of their queues.
 local due = redis.call('ZRANGEBYSCORE', P .. 'delayed', '-inf', now, 'LIMIT', 0, 200)
 for _, id in ipairs(due) do
-  redis.call('ZREM', P .. 'delayed', id)
   local f = redis.call('HMGET', P .. 'j:' .. id, 's', 't', 'p', 'q', 'rq')
   if f[1] == 'delayed' then
+    -- Into its queue first: a queue key of the wrong type fails here, leaving the job delayed.
     make_ready(id, queue_of(f[2], f[5]), tonumber(f[3]), tonumber(f[4]))
   end
+  redis.call('ZREM', P .. 'delayed', id)
 end
 
 -- 3. The queues this caller may take: each type, plus each of its requirement sets that the

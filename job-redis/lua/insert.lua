@@ -23,11 +23,19 @@ for _, entry in ipairs(plan) do
   if entry.kind == 'new' then fresh = fresh + 1 end
 end
 local seq, woken = take_seqs(fresh), {}
+local forwarded = false
 for i, entry in ipairs(plan) do
+  local row = rows[i]
   if entry.kind == 'new' then
-    insert_row(rows[i], now, now_s, inline_max, entry, nil, seq, woken)
+    insert_row(row, now, now_s, inline_max, entry, nil, seq, woken)
     seq = seq + 1
+  elseif entry.kind == 'refused' and row.home then
+    store_refused(row, now, now_s, entry.rk)
   end
+  forwarded = forwarded or row.home ~= nil
 end
 wake(woken)
+if forwarded then
+  prune_forwarded(now)
+end
 return plan_reply(plan, { 'ok' })

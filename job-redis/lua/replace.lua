@@ -5,7 +5,8 @@
 -- the whole REPLACE (nothing changes).
 -- KEYS[1] shard prefix
 -- ARGV[1] id  ARGV[2] token  ARGV[3] done keep count  ARGV[4] done max age ms
--- ARGV[5] inline_max  ARGV[6] count  ARGV[7..] count rows of 9 (see common.lua)
+-- ARGV[5] inline_max  ARGV[6] count  ARGV[7..] count rows of 9 (see common.lua); a row whose
+-- extras name a `home` shard prefix goes to `outbox` as `[home, row]` instead
 -- returns: {'ok', per child 'new' | 'exists' | 'dup:<id>'}, {'lost'} or {'refused', index, resource}
 local id, token = ARGV[1], ARGV[2]
 local keep, age = int(ARGV[3], 'done_keep'), int(ARGV[4], 'done_age')
@@ -28,16 +29,31 @@ if rk then
     pred[rk] = resource_exists(rk)
   end
 end
-local plan, bad, bad_rk = plan_rows(rows, pred, true)
-if not plan then
-  return { 'refused', bad, bad_rk }
+-- Children of another shard go to this shard's outbox, for the client to forward; the rest
+-- are inserted here.
+local here, away = {}, {}
+for i, row in ipairs(rows) do
+  if row.home then
+    away[#away + 1] = row
+  else
+    here[#here + 1] = row
+    here[#here].index = i - 1
+  end
 end
+local plan, bad, bad_rk = plan_rows(here, pred, true)
+if not plan then
+  return { 'refused', here[bad + 1].index, bad_rk }
+end
+check_key_types(here, plan)
 local now = now_ms()
 local heads, effects = {}, false
-local seq, woken = take_seqs(count), {}
+local seq, woken = take_seqs(#here), {}
 local now_s = fmt(now)
+for _, row in ipairs(away) do
+  redis.call('RPUSH', P .. 'outbox', cjson.encode({ row.home, row.raw }))
+end
 for i, entry in ipairs(plan) do
-  local row = rows[i]
+  local row = here[i]
   if entry.kind == 'new' then
     insert_row(row, now, now_s, inline_max, entry, rk, seq, woken)
     seq = seq + 1
@@ -61,4 +77,15 @@ if rk and effects then
   promote_head(rk, now)
 end
 prune('done', now, keep, age)
-return plan_reply(plan, { 'ok' })
+-- One answer per child, in order: a forwarded child is `new` (it is in the outbox).
+local answers = plan_reply(plan, {})
+local out, next_here = { 'ok' }, 1
+for _, row in ipairs(rows) do
+  if row.home then
+    out[#out + 1] = 'new'
+  else
+    out[#out + 1] = answers[next_here]
+    next_here = next_here + 1
+  end
+end
+return out

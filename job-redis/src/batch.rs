@@ -1,12 +1,15 @@
 //! Single inserts from concurrent callers, coalesced: a web app's requests each enqueue one job,
-//! and one INSERT call carries every job queued meanwhile. Rows stay independent (one refused
-//! job never refuses another caller's), and each caller gets its own answer.
+//! and one INSERT call per shard carries every job queued meanwhile. Rows stay independent (one
+//! refused job never refuses another caller's), and each caller gets its own answer.
+
+use std::sync::Arc;
 
 use job_core::{Inserted, NewJob};
-use redis::aio::ConnectionManager;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::client::{decode_inserted, insert_invocation};
+use crate::conn::Conn;
+use crate::keys::Shards;
 use crate::reply::Reply;
 use crate::{Error, Result};
 
@@ -16,6 +19,7 @@ const BATCH: usize = 500;
 const IN_FLIGHT: usize = 4;
 
 struct Pending {
+    shard: usize,
     job: NewJob,
     answer: oneshot::Sender<Result<Inserted>>,
 }
@@ -26,25 +30,26 @@ pub(crate) struct Batcher {
 }
 
 impl Batcher {
-    pub(crate) fn start(conn: ConnectionManager, prefix: String, inline_max: usize) -> Self {
+    pub(crate) fn start(conn: Conn, shards: Arc<Shards>, inline_max: usize) -> Self {
         let (queue, pending) = mpsc::unbounded_channel();
-        tokio::spawn(run(conn, prefix, inline_max, pending));
+        tokio::spawn(run(conn, shards, inline_max, pending));
         Self { queue }
     }
 
-    pub(crate) async fn insert(&self, job: NewJob) -> Result<Inserted> {
+    /// Inserts `job` into shard `shard`.
+    pub(crate) async fn insert(&self, shard: usize, job: NewJob) -> Result<Inserted> {
         let (answer, answered) = oneshot::channel();
         let gone = || Reply::of("insert").error("the insert task has stopped");
         self.queue
-            .send(Pending { job, answer })
+            .send(Pending { shard, job, answer })
             .map_err(|_| gone())?;
         answered.await.map_err(|_| gone())?
     }
 }
 
 async fn run(
-    conn: ConnectionManager,
-    prefix: String,
+    conn: Conn,
+    shards: Arc<Shards>,
     inline_max: usize,
     mut queue: mpsc::UnboundedReceiver<Pending>,
 ) {
@@ -62,14 +67,26 @@ async fn run(
         while calls.len() >= IN_FLIGHT {
             let _ = calls.join_next().await;
         }
-        let batch = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-        calls.spawn(send(conn.clone(), prefix.clone(), inline_max, batch));
+        let mut by_shard: Vec<(usize, Vec<Pending>)> = Vec::new();
+        for pending in batch.drain(..) {
+            match by_shard
+                .iter_mut()
+                .find(|(shard, _)| *shard == pending.shard)
+            {
+                Some((_, group)) => group.push(pending),
+                None => by_shard.push((pending.shard, vec![pending])),
+            }
+        }
+        for (shard, group) in by_shard {
+            let prefix = shards.get(shard).prefix().to_owned();
+            calls.spawn(send(conn.clone(), prefix, inline_max, group));
+        }
     }
     while calls.join_next().await.is_some() {}
 }
 
 /// Inserts one batch and answers each of its callers.
-async fn send(mut conn: ConnectionManager, prefix: String, inline_max: usize, batch: Vec<Pending>) {
+async fn send(mut conn: Conn, prefix: String, inline_max: usize, batch: Vec<Pending>) {
     let jobs = batch.iter().map(|pending: &Pending| &pending.job);
     let invocation = insert_invocation(&prefix, inline_max, false, jobs);
     let reply = Reply::of("insert");

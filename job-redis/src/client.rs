@@ -1,5 +1,6 @@
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -7,12 +8,13 @@ use job_core::{
     Ack, Backend, Completion, Details, FailureKind, FailureNote, FailureRecord, Grab, Grabbed,
     GrabbedJob, Inserted, Job, JobId, JobState, Lease, NewJob, Release, ResourceState, Start,
 };
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
-use redis::{AsyncConnectionConfig, Value};
+use redis::aio::{ConnectionManagerConfig, MultiplexedConnection};
+use redis::{AsyncConnectionConfig, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, Value};
 
 use crate::batch::Batcher;
+use crate::conn::{Conn, seeds};
 use crate::error::redact;
-use crate::keys::Shard;
+use crate::keys::{Shard, Shards};
 use crate::reply::Reply;
 use crate::{Config, Error, Result, scripts};
 
@@ -26,6 +28,8 @@ const MESSAGE_MAX: usize = 4096;
 /// How much longer than its own timeout a blocking wait may take before the watchdog drops the
 /// connection.
 const WATCHDOG_MARGIN: Duration = Duration::from_secs(2);
+/// How often a client that grabs sweeps every shard's outbox for REPLACE children to forward.
+const OUTBOX_SWEEP: Duration = Duration::from_secs(5);
 
 /// A connection to one namespace of a Redis: web apps enqueue through it, workers run jobs
 /// through it (it implements [`Backend`]). Cheap to clone; clones share connections.
@@ -50,14 +54,29 @@ pub struct Client {
 }
 
 struct Inner {
-    redis: redis::Client,
-    conn: ConnectionManager,
+    conn: Conn,
+    /// Opens the dedicated connections of blocking waits.
+    opener: Opener,
     url: String,
     config: Config,
-    shard: Shard,
-    /// Idle dedicated connections for blocking waits (never the shared command connection).
-    waiters: Mutex<Vec<MultiplexedConnection>>,
+    shards: Arc<Shards>,
+    /// Where the next grab starts, so shards take turns.
+    next_shard: AtomicUsize,
+    /// Idle dedicated connections for blocking waits (never the shared command connection),
+    /// per shard on a Cluster (each goes to its shard's master), all under 0 on one Redis.
+    waiters: Mutex<HashMap<usize, Vec<MultiplexedConnection>>>,
     batcher: Batcher,
+    /// When this client last swept the outboxes.
+    outbox_sweep: Mutex<std::time::Instant>,
+}
+
+/// How to open a dedicated connection.
+enum Opener {
+    /// One Redis: every connection goes to it.
+    Single(redis::Client),
+    /// A Cluster: a connection goes to the master that holds a shard's slot, with the first
+    /// seed's credentials and TLS settings.
+    Cluster(ConnectionInfo),
 }
 
 impl fmt::Debug for Client {
@@ -65,12 +84,15 @@ impl fmt::Debug for Client {
         f.debug_struct("Client")
             .field("url", &self.inner.url)
             .field("namespace", &self.inner.config.namespace)
+            .field("shards", &self.inner.shards.len())
             .finish_non_exhaustive()
     }
 }
 
 impl Client {
-    /// Connects to the Redis at `url` with the default [`Config`] (namespace `job`).
+    /// Connects to the Redis at `url` with the default [`Config`] (namespace `job`). A URL
+    /// that lists several nodes, `redis://10.0.0.1:7000,10.0.0.2:7000,10.0.0.3:7000`, connects
+    /// to a Redis Cluster through them (later nodes may leave out the scheme and credentials).
     ///
     /// # Errors
     ///
@@ -91,31 +113,57 @@ impl Client {
             url: redacted.clone(),
             source,
         };
-        let redis = redis::Client::open(url).map_err(connect_error)?;
-        let manager_config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(config.response_timeout))
-            .set_connection_timeout(Some(config.connection_timeout))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_secs(2));
-        let conn = redis
-            .get_connection_manager_with_config(manager_config)
-            .await
-            .map_err(connect_error)?;
-        let shard = Shard::new(&config.namespace, 0);
-        let batcher = Batcher::start(
-            conn.clone(),
-            shard.prefix().to_owned(),
-            config.inline_args_max,
-        );
+        let seeds = seeds(url);
+        let (conn, opener) = if seeds.len() > 1 || config.cluster {
+            let cluster = redis::cluster::ClusterClient::builder(seeds.clone())
+                .connection_timeout(config.connection_timeout)
+                .response_timeout(config.response_timeout)
+                .retries(3)
+                .build()
+                .map_err(connect_error)?;
+            let conn = cluster
+                .get_async_connection()
+                .await
+                .map_err(connect_error)?;
+            let seed = seeds[0]
+                .as_str()
+                .into_connection_info()
+                .map_err(connect_error)?;
+            (Conn::Cluster(conn), Opener::Cluster(seed))
+        } else {
+            let redis = redis::Client::open(url).map_err(connect_error)?;
+            let manager_config = ConnectionManagerConfig::new()
+                .set_response_timeout(Some(config.response_timeout))
+                .set_connection_timeout(Some(config.connection_timeout))
+                .set_number_of_retries(2)
+                .set_max_delay(Duration::from_secs(2));
+            let conn = redis
+                .get_connection_manager_with_config(manager_config)
+                .await
+                .map_err(connect_error)?;
+            (Conn::Single(conn), Opener::Single(redis))
+        };
+        let count = config
+            .shards
+            .unwrap_or(if conn.is_cluster() { 16 } else { 1 });
+        let shards = Arc::new(Shards::new(&config.namespace, count));
+        let batcher = Batcher::start(conn.clone(), Arc::clone(&shards), config.inline_args_max);
         Ok(Self {
             inner: Arc::new(Inner {
-                redis,
                 conn,
+                opener,
                 url: redacted,
                 config,
-                shard,
-                waiters: Mutex::new(Vec::new()),
+                shards,
+                next_shard: AtomicUsize::new(0),
+                waiters: Mutex::new(HashMap::new()),
                 batcher,
+                // The first grab sweeps: children a crashed worker left behind go out at once.
+                outbox_sweep: Mutex::new(
+                    std::time::Instant::now()
+                        .checked_sub(OUTBOX_SWEEP)
+                        .unwrap_or_else(std::time::Instant::now),
+                ),
             }),
         })
     }
@@ -168,11 +216,12 @@ impl Client {
     /// As [`Client::enqueue`].
     pub async fn insert(&self, job: NewJob) -> Result<Inserted> {
         self.check_size(&job)?;
-        // Concurrent single inserts share one script call (see `batch.rs`).
-        self.inner.batcher.insert(job).await
+        // Concurrent single inserts share one script call per shard (see `batch.rs`).
+        let shard = self.home(&job);
+        self.inner.batcher.insert(shard, job).await
     }
 
-    /// Inserts many jobs in few round trips (one script per 500 jobs, each atomic).
+    /// Inserts many jobs in few round trips (one script per 500 jobs of a shard, each atomic).
     ///
     /// # Errors
     ///
@@ -182,22 +231,47 @@ impl Client {
         for job in jobs {
             self.check_size(job)?;
         }
+        // Each shard's jobs in their order; the answers go back to the callers' order.
+        let mut by_shard: Vec<Vec<usize>> = vec![Vec::new(); self.inner.shards.len()];
+        for (i, job) in jobs.iter().enumerate() {
+            by_shard[self.home(job)].push(i);
+        }
+        let mut answers: Vec<Option<Inserted>> = vec![None; jobs.len()];
+        for (shard, indices) in by_shard.iter().enumerate() {
+            if indices.is_empty() {
+                continue;
+            }
+            let group: Vec<&NewJob> = indices.iter().map(|&i| &jobs[i]).collect();
+            for (i, answer) in indices.iter().zip(self.insert_group(shard, &group).await?) {
+                answers[*i] = Some(answer);
+            }
+        }
+        answers
+            .into_iter()
+            .map(|answer| answer.ok_or_else(|| Reply::of("insert").error("a job went unanswered")))
+            .collect()
+    }
+
+    /// Inserts the jobs of one shard, a chunk of `INSERT_CHUNK` at a time.
+    async fn insert_group(&self, shard: usize, jobs: &[&NewJob]) -> Result<Vec<Inserted>> {
         let mut answers = Vec::with_capacity(jobs.len());
         // Two chunks in flight at once hide a round trip; they go out on the one connection in
         // order, so the second is stored after the first. A batch with resource-bound jobs goes
         // one chunk at a time, so a refused chunk stops the ones after it.
         let pipelined = jobs.iter().all(|job| job.resource().is_none());
-        let chunks: Vec<&[NewJob]> = jobs.chunks(INSERT_CHUNK).collect();
+        let chunks: Vec<&[&NewJob]> = jobs.chunks(INSERT_CHUNK).collect();
         for pair in chunks.chunks(if pipelined { 2 } else { 1 }) {
             let rows = match pair {
                 [first, second] => {
-                    let (first, second) =
-                        tokio::join!(self.insert_chunk(first), self.insert_chunk(second));
+                    let (first, second) = tokio::join!(
+                        self.insert_chunk(shard, first),
+                        self.insert_chunk(shard, second)
+                    );
                     let mut rows = first?;
                     rows.extend(second?);
                     rows
                 }
-                [only] => self.insert_chunk(only).await?,
+                [only] => self.insert_chunk(shard, only).await?,
                 _ => Vec::new(),
             };
             answers.extend(rows);
@@ -206,15 +280,42 @@ impl Client {
     }
 
     /// Inserts one chunk of at most `INSERT_CHUNK` jobs, all or nothing.
-    async fn insert_chunk(&self, chunk: &[NewJob]) -> Result<Vec<Inserted>> {
-        let prefix = self.shard().prefix();
+    async fn insert_chunk(&self, shard: usize, chunk: &[&NewJob]) -> Result<Vec<Inserted>> {
+        let prefix = self.inner.shards.get(shard).prefix();
         let inline_max = self.inner.config.inline_args_max;
-        let invocation = insert_invocation(prefix, inline_max, true, chunk.iter());
+        let invocation = insert_invocation(prefix, inline_max, true, chunk.iter().copied());
         let reply = Reply::of("insert");
-        decode_inserted(&reply, self.invoke(&invocation).await?, chunk.iter())?
-            .ok_or_else(|| reply.error("unexpected `lost`"))?
-            .into_iter()
-            .collect()
+        decode_inserted(
+            &reply,
+            self.invoke(&invocation).await?,
+            chunk.iter().copied(),
+        )?
+        .ok_or_else(|| reply.error("unexpected `lost`"))?
+        .into_iter()
+        .collect()
+    }
+
+    /// The shard a job lives in: its resource's, else its unique key's, else its id's. Jobs
+    /// that share a resource or a unique key meet in one shard, where one script sees them all.
+    fn home(&self, job: &NewJob) -> usize {
+        let shards = &self.inner.shards;
+        if shards.len() == 1 {
+            0
+        } else if let Some(resource) = job.resource() {
+            shards.owner(resource)
+        } else if let Some(key) = job.unique_key() {
+            shards.owner(&format!("{}\0{key}", job.name()))
+        } else {
+            shards.owner(&job.id().to_string())
+        }
+    }
+
+    /// The shards to look for a job in: its id's own first (where every job not bound to a
+    /// resource or a unique key, nor a REPLACE child, lives), then the others.
+    fn lookup_order(&self, id: JobId) -> impl Iterator<Item = &Shard> {
+        let shards = &self.inner.shards;
+        let first = shards.owner(&id.to_string());
+        (0..shards.len()).map(move |i| shards.get(first + i))
     }
 
     /// Returns everything stored about a job, or `None` when no such job is stored (never
@@ -224,10 +325,16 @@ impl Client {
     ///
     /// Connection errors, and [`Error::Protocol`] for a job hash that is not ours.
     pub async fn details(&self, id: JobId) -> Result<Option<Details>> {
-        let mut invocation = scripts::DETAILS.prepare_invoke();
-        invocation.key(self.shard().prefix()).arg(id.to_string());
         let reply = Reply::of("details");
-        let mut parts = reply.array(self.invoke(&invocation).await?)?;
+        let mut parts = Vec::new();
+        for shard in self.lookup_order(id) {
+            let mut invocation = scripts::DETAILS.prepare_invoke();
+            invocation.key(shard.prefix()).arg(id.to_string());
+            parts = reply.array(self.invoke(&invocation).await?)?;
+            if !parts.is_empty() {
+                break;
+            }
+        }
         if parts.is_empty() {
             return Ok(None);
         }
@@ -249,14 +356,16 @@ impl Client {
     /// or has ended.
     pub async fn cancel(&self, id: JobId) -> Result<()> {
         let keep = self.inner.config.keep_completed;
-        let mut invocation = scripts::CANCEL.prepare_invoke();
-        invocation
-            .key(self.shard().prefix())
-            .arg(id.to_string())
-            .arg(keep.count)
-            .arg(millis(keep.age));
-        self.state_change("cancel", id, &invocation, "cancelled")
-            .await
+        self.state_change("cancel", id, "cancelled", |prefix| {
+            let mut invocation = scripts::CANCEL.prepare_invoke();
+            invocation
+                .key(prefix)
+                .arg(id.to_string())
+                .arg(keep.count)
+                .arg(millis(keep.age));
+            invocation
+        })
+        .await
     }
 
     /// Puts a failed or cancelled job back in line with fresh attempts (its failure history
@@ -267,9 +376,12 @@ impl Client {
     /// [`Error::NotFound`] for an unknown job, [`Error::WrongState`] for one that has not
     /// failed.
     pub async fn retry(&self, id: JobId) -> Result<()> {
-        let mut invocation = scripts::RETRY.prepare_invoke();
-        invocation.key(self.shard().prefix()).arg(id.to_string());
-        self.state_change("retry", id, &invocation, "ok").await
+        self.state_change("retry", id, "ok", |prefix| {
+            let mut invocation = scripts::RETRY.prepare_invoke();
+            invocation.key(prefix).arg(id.to_string());
+            invocation
+        })
+        .await
     }
 
     /// Returns a resource's state: whether it exists, the running job, and the queued jobs in
@@ -281,7 +393,8 @@ impl Client {
     pub async fn resource(&self, key: &str) -> Result<ResourceState> {
         const LIMIT: usize = 1000;
         let mut invocation = scripts::RESOURCE.prepare_invoke();
-        invocation.key(self.shard().prefix()).arg(key).arg(LIMIT);
+        let shard = self.inner.shards.get(self.inner.shards.owner(key));
+        invocation.key(shard.prefix()).arg(key).arg(LIMIT);
         let reply = Reply::of("resource");
         let items = reply.array(self.invoke(&invocation).await?)?;
         if items.len() < 3 {
@@ -308,15 +421,22 @@ impl Client {
         ))
     }
 
+    /// Runs a script that changes one job's state by id, on the shard that holds the job.
     async fn state_change(
         &self,
         script: &'static str,
         id: JobId,
-        invocation: &redis::ScriptInvocation<'_>,
         ok: &str,
+        invocation: impl Fn(&str) -> redis::ScriptInvocation<'static>,
     ) -> Result<()> {
         let reply = Reply::of(script);
-        let answer = reply.string(self.invoke(invocation).await?)?;
+        let mut answer = String::from("missing");
+        for shard in self.lookup_order(id) {
+            answer = reply.string(self.invoke(&invocation(shard.prefix())).await?)?;
+            if answer != "missing" {
+                break;
+            }
+        }
         match answer.as_str() {
             answer if answer == ok => Ok(()),
             "missing" => Err(Error::NotFound { id }),
@@ -337,11 +457,12 @@ impl Client {
         }
     }
 
-    pub(crate) fn shard(&self) -> &Shard {
-        &self.inner.shard
+    /// Every shard of the namespace.
+    pub(crate) fn shards(&self) -> &Shards {
+        &self.inner.shards
     }
 
-    pub(crate) fn connection(&self) -> ConnectionManager {
+    pub(crate) fn connection(&self) -> Conn {
         self.inner.conn.clone()
     }
 
@@ -363,33 +484,100 @@ impl Client {
         Ok(invocation.invoke_async(&mut conn).await?)
     }
 
-    async fn waiter(&self) -> Result<MultiplexedConnection> {
+    /// A dedicated connection for blocking waits on shard `shard`'s keys: to the one Redis, or
+    /// to the master that holds the shard's slot.
+    async fn waiter(&self, shard: usize) -> Result<MultiplexedConnection> {
+        let pool = match self.inner.opener {
+            Opener::Single(_) => 0,
+            Opener::Cluster(_) => shard,
+        };
         let idle = self
             .inner
             .waiters
             .lock()
             .ok()
-            .and_then(|mut idle| idle.pop());
+            .and_then(|mut idle| idle.get_mut(&pool).and_then(Vec::pop));
         if let Some(conn) = idle {
             return Ok(conn);
         }
+        self.dedicated(shard).await
+    }
+
+    /// A new connection of its own (no response timeout) to the Redis that holds shard
+    /// `shard`: the one Redis, or the master that holds the shard's slot.
+    pub(crate) async fn dedicated(&self, shard: usize) -> Result<MultiplexedConnection> {
         let config = AsyncConnectionConfig::new()
             .set_response_timeout(None)
             .set_connection_timeout(Some(self.inner.config.connection_timeout));
-        self.inner
-            .redis
+        let connect_error = |source| Error::Connect {
+            url: self.inner.url.clone(),
+            source,
+        };
+        let client = match &self.inner.opener {
+            Opener::Single(client) => client.clone(),
+            Opener::Cluster(seed) => {
+                let slot = self.inner.shards.get(shard).slot();
+                let addr = self.master_of(slot, seed.addr()).await?;
+                redis::Client::open(seed.clone().set_addr(addr)).map_err(connect_error)?
+            }
+        };
+        client
             .get_multiplexed_async_connection_with_config(&config)
             .await
-            .map_err(|source| Error::Connect {
-                url: self.inner.url.clone(),
-                source,
-            })
+            .map_err(connect_error)
     }
 
-    /// The wake markers of every queue `grab` may take from: each type's own, and those of its
-    /// requirement sets that the capabilities cover.
-    async fn wake_keys(&self, grab: &Grab<'_>) -> Result<Vec<String>> {
-        let shard = self.shard();
+    fn return_waiter(&self, shard: usize, conn: MultiplexedConnection) {
+        let pool = match self.inner.opener {
+            Opener::Single(_) => 0,
+            Opener::Cluster(_) => shard,
+        };
+        if let Ok(mut idle) = self.inner.waiters.lock() {
+            idle.entry(pool).or_default().push(conn);
+        }
+    }
+
+    /// The address of the cluster master that holds `slot`, from `CLUSTER SLOTS`, with the
+    /// seed's TLS settings.
+    async fn master_of(&self, slot: u16, seed: &ConnectionAddr) -> Result<ConnectionAddr> {
+        let reply = Reply::of("cluster slots");
+        let ranges: Value = redis::cmd("CLUSTER")
+            .arg("SLOTS")
+            .query_async(&mut self.connection())
+            .await?;
+        for range in reply.array(ranges)? {
+            let mut parts = reply.array(range)?.into_iter();
+            let (Some(start), Some(end), Some(master)) = (parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            if !(reply.int(&start)?..=reply.int(&end)?).contains(&i64::from(slot)) {
+                continue;
+            }
+            let mut master = reply.array(master)?.into_iter();
+            let host = reply.string(master.next().unwrap_or_default())?;
+            let port = u16::try_from(reply.int(&master.next().unwrap_or_default())?)
+                .map_err(|_| reply.error("bad port"))?;
+            return Ok(match seed {
+                ConnectionAddr::TcpTls {
+                    insecure,
+                    tls_params,
+                    ..
+                } => ConnectionAddr::TcpTls {
+                    host,
+                    port,
+                    insecure: *insecure,
+                    tls_params: tls_params.clone(),
+                },
+                _ => ConnectionAddr::Tcp(host, port),
+            });
+        }
+        Err(reply.error(format!("no master holds slot {slot}")))
+    }
+
+    /// The wake markers on shard `shard` of every queue `grab` may take from: each type's own,
+    /// and those of its requirement sets that the capabilities cover.
+    async fn wake_keys(&self, shard: &Shard, grab: &Grab<'_>) -> Result<Vec<String>> {
         let mut keys: Vec<String> = grab.types.iter().map(|t| shard.wake(t)).collect();
         if grab.capabilities.is_empty() {
             return Ok(keys);
@@ -410,12 +598,6 @@ impl Client {
             }
         }
         Ok(keys)
-    }
-
-    fn return_waiter(&self, conn: MultiplexedConnection) {
-        if let Ok(mut idle) = self.inner.waiters.lock() {
-            idle.push(conn);
-        }
     }
 
     /// Appends the history cap and the failed-job retention, the tail of every script that
@@ -454,7 +636,12 @@ fn truncate(message: &str) -> &str {
 
 /// Appends one insert row (see `common.lua`: 9 arguments, the rare fields in one JSON object)
 /// to a script call.
-fn push_row(invocation: &mut redis::ScriptInvocation<'_>, job: &NewJob, parent: Option<JobId>) {
+fn push_row(
+    invocation: &mut redis::ScriptInvocation<'_>,
+    job: &NewJob,
+    parent: Option<JobId>,
+    home: Option<&str>,
+) {
     let options = job.options();
     let (delay, at) = match job.start() {
         Start::After(delay) => (millis(delay), 0),
@@ -470,11 +657,12 @@ fn push_row(invocation: &mut redis::ScriptInvocation<'_>, job: &NewJob, parent: 
         .arg(delay)
         .arg(at)
         .arg(job.payload())
-        .arg(extras(job, parent));
+        .arg(extras(job, parent, home));
 }
 
-/// The rare fields of an insert row as a JSON object, or empty when the job has none.
-fn extras(job: &NewJob, parent: Option<JobId>) -> String {
+/// The rare fields of an insert row as a JSON object, or empty when the job has none. `home` is
+/// the shard prefix of a REPLACE child that lives in another shard than its parent.
+fn extras(job: &NewJob, parent: Option<JobId>, home: Option<&str>) -> String {
     use serde_json::{Map, Value};
     let options = job.options();
     let mut extras = Map::new();
@@ -483,6 +671,9 @@ fn extras(job: &NewJob, parent: Option<JobId>) -> String {
     };
     if let Some(parent) = parent {
         put("parent", Value::String(parent.to_string()));
+    }
+    if let Some(home) = home {
+        put("home", Value::String(home.to_owned()));
     }
     if let Some(resource) = job.resource() {
         put("resource", Value::String(resource.to_owned()));
@@ -605,7 +796,7 @@ pub(crate) fn insert_invocation<'a>(
         .arg(u8::from(atomic))
         .arg(jobs.len());
     for job in jobs {
-        push_row(&mut invocation, job, None);
+        push_row(&mut invocation, job, None, None);
     }
     invocation
 }
@@ -724,14 +915,240 @@ impl Backend for Client {
         self.insert_many(jobs).await
     }
 
+    /// Grabs from the shards in turn, starting at a different one each call, until `limit`
+    /// jobs are held or every shard was asked: a busy namespace costs one call per grab, an
+    /// idle one a call per shard before the worker waits.
     async fn grab(&self, grab: &Grab<'_>) -> Result<Grabbed> {
+        self.forward_outboxes_now_and_then().await;
+        let shards = self.inner.shards.len();
+        let start = self.inner.next_shard.fetch_add(1, Ordering::Relaxed);
+        let mut jobs = Vec::new();
+        let mut next_wake: Option<Duration> = None;
+        for i in 0..shards {
+            if grab.limit > 0 && jobs.len() >= grab.limit {
+                break;
+            }
+            let shard = (start + i) % shards;
+            match self.grab_shard(shard, grab, grab.limit - jobs.len()).await {
+                Ok(grabbed) => {
+                    next_wake = match (next_wake, grabbed.next_wake) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                    jobs.extend(grabbed.jobs);
+                }
+                // Jobs already leased are worth running; the failing shard is asked next time.
+                Err(error) if !jobs.is_empty() => {
+                    tracing::warn!(%error, shard, "grab failed on one shard");
+                    break;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(Grabbed::new(jobs, next_wake))
+    }
+
+    async fn complete(&self, done: &[Completion]) -> Result<Vec<Ack>> {
+        let keep = self.inner.config.keep_completed;
+        let groups = by_shard(done.iter().map(|c| c.lease.shard));
+        let calls = groups.iter().map(|(shard, rows)| async move {
+            let mut invocation = scripts::COMPLETE.prepare_invoke();
+            invocation
+                .key(self.inner.shards.get(*shard).prefix())
+                .arg(keep.count)
+                .arg(millis(keep.age))
+                .arg(rows.len());
+            for &row in rows {
+                let completion = &done[row];
+                invocation
+                    .arg(completion.lease.id.to_string())
+                    .arg(completion.lease.token)
+                    .arg(completion.result.as_deref().unwrap_or_default());
+            }
+            Reply::of("complete").flags(self.invoke(&invocation).await?, rows.len())
+        });
+        let answers = futures_util::future::try_join_all(calls).await?;
+        let mut acks = vec![Ack::Lost; done.len()];
+        for ((_, rows), flags) in groups.iter().zip(answers) {
+            for (&row, ok) in rows.iter().zip(flags) {
+                acks[row] = if ok { Ack::Ok } else { Ack::Lost };
+            }
+        }
+        Ok(acks)
+    }
+
+    async fn temp_fail(
+        &self,
+        lease: &Lease,
+        retry_in: Duration,
+        failure: &FailureNote,
+    ) -> Result<Ack> {
+        let mut invocation = scripts::TEMP_FAIL.prepare_invoke();
+        invocation
+            .key(self.held_shard(lease).prefix())
+            .arg(lease.id.to_string())
+            .arg(lease.token)
+            .arg(millis(retry_in))
+            .arg(failure.kind.as_str())
+            .arg(truncate(&failure.message));
+        self.failure_args(&mut invocation);
+        self.ack("temp_fail", &invocation, "retry").await
+    }
+
+    async fn perm_fail(&self, lease: &Lease, failure: &FailureNote) -> Result<Ack> {
+        let mut invocation = scripts::PERM_FAIL.prepare_invoke();
+        invocation
+            .key(self.held_shard(lease).prefix())
+            .arg(lease.id.to_string())
+            .arg(lease.token)
+            .arg(failure.kind.as_str())
+            .arg(truncate(&failure.message));
+        self.failure_args(&mut invocation);
+        // A permanent failure asked for and done is `Ok`.
+        match self.ack("perm_fail", &invocation, "failed").await? {
+            Ack::Lost => Ok(Ack::Lost),
+            _ => Ok(Ack::Ok),
+        }
+    }
+
+    /// Children that live in the parent's shard are inserted by the same script that completes
+    /// the parent. Others (bound to a resource or a unique key of another shard) go to the
+    /// parent shard's outbox in that script, and are forwarded to their shards right after.
+    async fn replace(&self, lease: &Lease, children: &[NewJob]) -> Result<(Ack, Vec<Inserted>)> {
+        for child in children {
+            self.check_size(child)?;
+        }
+        let keep = self.inner.config.keep_completed;
+        let parent = usize::from(lease.shard);
+        let mut invocation = scripts::REPLACE.prepare_invoke();
+        invocation
+            .key(self.held_shard(lease).prefix())
+            .arg(lease.id.to_string())
+            .arg(lease.token)
+            .arg(keep.count)
+            .arg(millis(keep.age))
+            .arg(self.inner.config.inline_args_max)
+            .arg(children.len());
+        let mut forwarded = false;
+        for child in children {
+            let home = self.child_home(child, parent);
+            let outbox = (home != parent).then(|| self.inner.shards.get(home).prefix());
+            forwarded |= outbox.is_some();
+            push_row(&mut invocation, child, Some(lease.id), outbox);
+        }
+        let reply = Reply::of("replace");
+        let answer =
+            match decode_inserted(&reply, self.invoke(&invocation).await?, children.iter())? {
+                Some(rows) => (Ack::Ok, rows.into_iter().collect::<Result<Vec<_>>>()?),
+                None => (Ack::Lost, Vec::new()),
+            };
+        if forwarded && answer.0 == Ack::Ok {
+            // Best effort now; a failure leaves the children in the outbox for the next sweep.
+            if let Err(error) = self.forward_outbox(parent).await {
+                tracing::warn!(%error, shard = parent, "forwarding REPLACE children failed; will retry");
+            }
+        }
+        Ok(answer)
+    }
+
+    async fn release(&self, lease: &Lease, release: &Release) -> Result<Ack> {
+        let mut invocation = scripts::RELEASE.prepare_invoke();
+        invocation
+            .key(self.held_shard(lease).prefix())
+            .arg(lease.id.to_string())
+            .arg(lease.token)
+            .arg(millis(release.delay))
+            .arg(release.defer_limit.map_or(-1, i64::from));
+        self.failure_args(&mut invocation);
+        self.ack("release", &invocation, "ok").await
+    }
+
+    async fn heartbeat(&self, leases: &[Lease]) -> Result<Vec<bool>> {
+        let groups = by_shard(leases.iter().map(|lease| lease.shard));
+        let calls = groups.iter().map(|(shard, rows)| async move {
+            let mut invocation = scripts::HEARTBEAT.prepare_invoke();
+            invocation
+                .key(self.inner.shards.get(*shard).prefix())
+                .arg(rows.len());
+            for &row in rows {
+                let lease = &leases[row];
+                invocation
+                    .arg(lease.id.to_string())
+                    .arg(lease.token)
+                    .arg(millis(lease.duration));
+            }
+            Reply::of("heartbeat").flags(self.invoke(&invocation).await?, rows.len())
+        });
+        let answers = futures_util::future::try_join_all(calls).await?;
+        let mut held = vec![false; leases.len()];
+        for ((_, rows), flags) in groups.iter().zip(answers) {
+            for (&row, ok) in rows.iter().zip(flags) {
+                held[row] = ok;
+            }
+        }
+        Ok(held)
+    }
+
+    /// Blocks until a queue `grab` may take from has work, or `timeout`. On one Redis that is
+    /// one `BZPOPMIN` over every shard's markers; on a Cluster one per shard, each on its own
+    /// connection to the shard's master (a command's keys must share a slot), and the first
+    /// to answer ends the wait.
+    async fn wait(&self, grab: &Grab<'_>, timeout: Duration) -> Result<()> {
+        // Redis reads a 0 timeout as "forever"; 2 ms is the shortest that blocks at all.
+        let timeout = timeout.max(Duration::from_millis(2));
+        if let Opener::Single(_) = self.inner.opener {
+            let mut keys = Vec::new();
+            for (_, shard) in self.inner.shards.iter() {
+                keys.extend(self.wake_keys(shard, grab).await?);
+            }
+            return self.block(0, keys, timeout).await;
+        }
+        let waits = self.inner.shards.iter().map(|(index, shard)| {
+            Box::pin(async move {
+                let keys = self.wake_keys(shard, grab).await?;
+                self.block(index, keys, timeout).await
+            })
+        });
+        // The other waits are dropped with their connections, so no marker is popped unseen.
+        futures_util::future::select_all(waits).await.0
+    }
+
+    async fn failures(&self, id: JobId) -> Result<Vec<FailureRecord>> {
+        Ok(self
+            .details(id)
+            .await?
+            .map(|details| details.failures)
+            .unwrap_or_default())
+    }
+
+    async fn warnings(&self) -> Result<Vec<String>> {
+        self.server_warnings().await
+    }
+}
+
+/// Row indices grouped by shard, each group in row order.
+fn by_shard(shards: impl Iterator<Item = u16>) -> Vec<(usize, Vec<usize>)> {
+    let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
+    for (row, shard) in shards.enumerate() {
+        let shard = usize::from(shard);
+        match groups.iter_mut().find(|(s, _)| *s == shard) {
+            Some((_, rows)) => rows.push(row),
+            None => groups.push((shard, vec![row])),
+        }
+    }
+    groups
+}
+
+impl Client {
+    /// One shard's GRAB.
+    async fn grab_shard(&self, shard: usize, grab: &Grab<'_>, limit: usize) -> Result<Grabbed> {
         let config = &self.inner.config;
         let holder = serde_json::to_string(grab.holder)
             .map_err(|e| Reply::of("grab").error(e.to_string()))?;
         let mut invocation = scripts::GRAB.prepare_invoke();
         invocation
-            .key(self.shard().prefix())
-            .arg(grab.limit)
+            .key(self.inner.shards.get(shard).prefix())
+            .arg(limit)
             .arg(millis(grab.lease))
             .arg(holder)
             .arg(config.max_lease_expiries)
@@ -755,6 +1172,7 @@ impl Backend for Client {
         let next_wake = u64::try_from(reply.int(head)?)
             .ok()
             .map(Duration::from_millis);
+        let shard = u16::try_from(shard).unwrap_or(0);
         let mut jobs = Vec::with_capacity(rows.len() / 7);
         for row in rows.chunks(7) {
             let id_text = reply.string(row[0].clone())?;
@@ -767,7 +1185,7 @@ impl Backend for Client {
                 u64::try_from(reply.int(&row[5])?).map_err(|_| reply.error("negative token"))?;
             let lease = Duration::from_millis(u64::try_from(reply.int(&row[6])?).unwrap_or(0));
             jobs.push(GrabbedJob::new(
-                Lease::new(id, token, lease),
+                Lease::new(id, token, lease).on_shard(shard),
                 reply.string(row[1].clone())?,
                 reply.bytes(row[2].clone())?,
                 count(&row[3])?,
@@ -777,117 +1195,24 @@ impl Backend for Client {
         Ok(Grabbed::new(jobs, next_wake))
     }
 
-    async fn complete(&self, done: &[Completion]) -> Result<Vec<Ack>> {
-        let keep = self.inner.config.keep_completed;
-        let mut invocation = scripts::COMPLETE.prepare_invoke();
-        invocation
-            .key(self.shard().prefix())
-            .arg(keep.count)
-            .arg(millis(keep.age))
-            .arg(done.len());
-        for completion in done {
-            invocation
-                .arg(completion.lease.id.to_string())
-                .arg(completion.lease.token)
-                .arg(completion.result.as_deref().unwrap_or_default());
-        }
-        let flags = Reply::of("complete").flags(self.invoke(&invocation).await?, done.len())?;
-        Ok(flags
-            .into_iter()
-            .map(|ok| if ok { Ack::Ok } else { Ack::Lost })
-            .collect())
+    /// The shard that holds a leased job.
+    fn held_shard(&self, lease: &Lease) -> &Shard {
+        self.inner.shards.get(usize::from(lease.shard))
     }
 
-    async fn temp_fail(
-        &self,
-        lease: &Lease,
-        retry_in: Duration,
-        failure: &FailureNote,
-    ) -> Result<Ack> {
-        let mut invocation = scripts::TEMP_FAIL.prepare_invoke();
-        invocation
-            .key(self.shard().prefix())
-            .arg(lease.id.to_string())
-            .arg(lease.token)
-            .arg(millis(retry_in))
-            .arg(failure.kind.as_str())
-            .arg(truncate(&failure.message));
-        self.failure_args(&mut invocation);
-        self.ack("temp_fail", &invocation, "retry").await
-    }
-
-    async fn perm_fail(&self, lease: &Lease, failure: &FailureNote) -> Result<Ack> {
-        let mut invocation = scripts::PERM_FAIL.prepare_invoke();
-        invocation
-            .key(self.shard().prefix())
-            .arg(lease.id.to_string())
-            .arg(lease.token)
-            .arg(failure.kind.as_str())
-            .arg(truncate(&failure.message));
-        self.failure_args(&mut invocation);
-        // A permanent failure asked for and done is `Ok`.
-        match self.ack("perm_fail", &invocation, "failed").await? {
-            Ack::Lost => Ok(Ack::Lost),
-            _ => Ok(Ack::Ok),
+    /// A REPLACE child's shard: its resource's or unique key's when it has one, else its
+    /// parent's (so it is inserted atomically with the parent's completion).
+    fn child_home(&self, child: &NewJob, parent: usize) -> usize {
+        if child.resource().is_some() || child.unique_key().is_some() {
+            self.home(child)
+        } else {
+            parent
         }
     }
 
-    async fn replace(&self, lease: &Lease, children: &[NewJob]) -> Result<(Ack, Vec<Inserted>)> {
-        for child in children {
-            self.check_size(child)?;
-        }
-        let keep = self.inner.config.keep_completed;
-        let mut invocation = scripts::REPLACE.prepare_invoke();
-        invocation
-            .key(self.shard().prefix())
-            .arg(lease.id.to_string())
-            .arg(lease.token)
-            .arg(keep.count)
-            .arg(millis(keep.age))
-            .arg(self.inner.config.inline_args_max)
-            .arg(children.len());
-        for child in children {
-            push_row(&mut invocation, child, Some(lease.id));
-        }
-        let reply = Reply::of("replace");
-        match decode_inserted(&reply, self.invoke(&invocation).await?, children.iter())? {
-            Some(rows) => Ok((Ack::Ok, rows.into_iter().collect::<Result<Vec<_>>>()?)),
-            None => Ok((Ack::Lost, Vec::new())),
-        }
-    }
-
-    async fn release(&self, lease: &Lease, release: &Release) -> Result<Ack> {
-        let mut invocation = scripts::RELEASE.prepare_invoke();
-        invocation
-            .key(self.shard().prefix())
-            .arg(lease.id.to_string())
-            .arg(lease.token)
-            .arg(millis(release.delay))
-            .arg(release.defer_limit.map_or(-1, i64::from));
-        self.failure_args(&mut invocation);
-        self.ack("release", &invocation, "ok").await
-    }
-
-    async fn heartbeat(&self, leases: &[Lease]) -> Result<Vec<bool>> {
-        if leases.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut invocation = scripts::HEARTBEAT.prepare_invoke();
-        invocation.key(self.shard().prefix()).arg(leases.len());
-        for lease in leases {
-            invocation
-                .arg(lease.id.to_string())
-                .arg(lease.token)
-                .arg(millis(lease.duration));
-        }
-        Reply::of("heartbeat").flags(self.invoke(&invocation).await?, leases.len())
-    }
-
-    async fn wait(&self, grab: &Grab<'_>, timeout: Duration) -> Result<()> {
-        // Redis reads a 0 timeout as "forever"; 2 ms is the shortest that blocks at all.
-        let timeout = timeout.max(Duration::from_millis(2));
-        let keys = self.wake_keys(grab).await?;
-        let mut conn = self.waiter().await?;
+    /// One blocking `BZPOPMIN` on `keys`, on a dedicated connection for shard `shard`.
+    async fn block(&self, shard: usize, keys: Vec<String>, timeout: Duration) -> Result<()> {
+        let mut conn = self.waiter(shard).await?;
         let mut cmd = redis::cmd("BZPOPMIN");
         cmd.arg(&keys).arg(timeout.as_secs_f64());
         match tokio::time::timeout(
@@ -897,7 +1222,7 @@ impl Backend for Client {
         .await
         {
             Ok(Ok(_)) => {
-                self.return_waiter(conn);
+                self.return_waiter(shard, conn);
                 Ok(())
             }
             Ok(Err(error)) => Err(error.into()),
@@ -906,16 +1231,66 @@ impl Backend for Client {
         }
     }
 
-    async fn failures(&self, id: JobId) -> Result<Vec<FailureRecord>> {
-        Ok(self
-            .details(id)
-            .await?
-            .map(|details| details.failures)
-            .unwrap_or_default())
+    /// Forwards the REPLACE children waiting in every shard's outbox, at most every few
+    /// seconds per client (a sweep for children whose first forward failed).
+    async fn forward_outboxes_now_and_then(&self) {
+        if self.inner.shards.len() == 1 {
+            return;
+        }
+        let due = self.inner.outbox_sweep.lock().is_ok_and(|mut last| {
+            let due = last.elapsed() >= OUTBOX_SWEEP;
+            if due {
+                *last = std::time::Instant::now();
+            }
+            due
+        });
+        if !due {
+            return;
+        }
+        for shard in 0..self.inner.shards.len() {
+            if let Err(error) = self.forward_outbox(shard).await {
+                tracing::warn!(%error, shard, "forwarding REPLACE children failed; will retry");
+            }
+        }
     }
 
-    async fn warnings(&self) -> Result<Vec<String>> {
-        self.server_warnings().await
+    /// Moves shard `shard`'s outbox to the children's own shards: each is inserted there
+    /// (an id already forwarded answers `exists`, even after the child ended and was deleted,
+    /// so a forward repeated after a crash inserts nothing twice), then taken off the outbox.
+    async fn forward_outbox(&self, shard: usize) -> Result<()> {
+        const BATCH: isize = 100;
+        let outbox = self.inner.shards.get(shard).outbox();
+        let mut conn = self.connection();
+        loop {
+            let entries: Vec<String> = redis::cmd("LRANGE")
+                .arg(&outbox)
+                .arg(0)
+                .arg(BATCH - 1)
+                .query_async(&mut conn)
+                .await?;
+            if entries.is_empty() {
+                return Ok(());
+            }
+            for entry in &entries {
+                let reply = Reply::of("forward");
+                let (home, args): (String, Vec<String>) = serde_json::from_str(entry)
+                    .map_err(|e| reply.error(format!("bad outbox entry: {e}")))?;
+                let mut invocation = scripts::INSERT.prepare_invoke();
+                invocation
+                    .key(&home)
+                    .arg(self.inner.config.inline_args_max)
+                    .arg(0)
+                    .arg(1)
+                    .arg(&args);
+                self.invoke(&invocation).await?;
+                let _: i64 = redis::cmd("LREM")
+                    .arg(&outbox)
+                    .arg(1)
+                    .arg(entry)
+                    .query_async(&mut conn)
+                    .await?;
+            }
+        }
     }
 }
 

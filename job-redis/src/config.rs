@@ -23,6 +23,8 @@ pub struct Config {
     pub(crate) keep_failed: Retention,
     pub(crate) max_lease_expiries: u32,
     pub(crate) inline_args_max: usize,
+    pub(crate) shards: Option<u16>,
+    pub(crate) cluster: bool,
 }
 
 /// How many ended jobs an index keeps, and for how long. Older or surplus jobs are deleted in
@@ -53,7 +55,8 @@ impl Retention {
 impl Config {
     /// The defaults: namespace `job`, 10 s response timeout, 512 KiB payload limit, 50 failure
     /// records per job, completed jobs kept 24 h (at most 10,000), failed jobs kept 7 days (at
-    /// most 100,000), a job failed after 5 lease expiries.
+    /// most 100,000), a job failed after 5 lease expiries; 1 shard on a single Redis, 16 on a
+    /// Cluster.
     #[must_use]
     pub fn new() -> Self {
         Self {
@@ -66,6 +69,8 @@ impl Config {
             keep_failed: Retention::new(100_000, Duration::from_secs(7 * 86_400)),
             max_lease_expiries: 5,
             inline_args_max: 48,
+            shards: None,
+            cluster: false,
         }
     }
 
@@ -123,6 +128,30 @@ impl Config {
     #[must_use]
     pub fn max_lease_expiries(mut self, expiries: u32) -> Self {
         self.max_lease_expiries = expiries;
+        self
+    }
+}
+
+impl Config {
+    /// Sets how many shards the namespace has: each is one hash tag, so one cluster slot, and
+    /// the unit of atomicity (a REPLACE is atomic within its shard). On a Cluster the shards
+    /// spread over the masters; the default is 1 on a single Redis and 16 on a Cluster.
+    ///
+    /// **Never change the shard count of a live namespace**: every client and worker of a
+    /// namespace must agree on it, and jobs stored under other shards would be orphaned. To
+    /// change it, start a new namespace and drain the old one.
+    #[must_use]
+    pub fn shards(mut self, count: u16) -> Self {
+        self.shards = Some(count.max(1));
+        self
+    }
+
+    /// Treats the URL as a Redis Cluster even when it names a single seed node (a managed
+    /// cluster's configuration endpoint). A URL with several comma-separated nodes always is
+    /// one.
+    #[must_use]
+    pub fn cluster(mut self, cluster: bool) -> Self {
+        self.cluster = cluster;
         self
     }
 }

@@ -6,14 +6,21 @@
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Shard {
     prefix: String,
+    slot: u16,
 }
 
 impl Shard {
-    /// Shard `index` of namespace `namespace`: keys `<namespace>:{<index>}:<suffix>`.
-    pub(crate) fn new(namespace: &str, index: u16) -> Self {
+    /// A shard of namespace `namespace` with hash tag `tag`: keys `<namespace>:{<tag>}:<suffix>`.
+    pub(crate) fn new(namespace: &str, tag: u32) -> Self {
         Self {
-            prefix: format!("{namespace}:{{{index}}}:"),
+            prefix: format!("{namespace}:{{{tag}}}:"),
+            slot: u16::try_from(slot(tag.to_string().as_bytes())).unwrap_or(0),
         }
+    }
+
+    /// The cluster slot of every key of the shard.
+    pub(crate) fn slot(&self) -> u16 {
+        self.slot
     }
 
     /// The prefix every key of the shard starts with; KEYS[1] of every script.
@@ -44,10 +51,70 @@ impl Shard {
         format!("{}r:{job_type}", self.prefix)
     }
 
+    /// `outbox`: REPLACE children waiting to be forwarded to their own shards.
+    pub(crate) fn outbox(&self) -> String {
+        format!("{}outbox", self.prefix)
+    }
+
     /// `delayed`: jobs waiting for their start time or their next attempt.
     #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     pub(crate) fn delayed(&self) -> String {
         format!("{}delayed", self.prefix)
+    }
+}
+
+/// The Redis Cluster slot count.
+const SLOTS: u32 = 16_384;
+
+/// The Redis Cluster slot of a key or hash tag: CRC16 (XMODEM) modulo 16384.
+fn slot(tag: &[u8]) -> u32 {
+    u32::from(crc16::State::<crc16::XMODEM>::calculate(tag)) % SLOTS
+}
+
+/// Every shard of a namespace: a fixed count whose hash tags spread evenly over the cluster's
+/// slots, so each master holds its share. Shard `i`'s tag is the smallest number whose slot
+/// falls in the `i`-th of `count` equal slot ranges; one shard has tag `0` (`<ns>:{0}:`).
+#[derive(Debug)]
+pub(crate) struct Shards {
+    shards: Vec<Shard>,
+}
+
+impl Shards {
+    pub(crate) fn new(namespace: &str, count: u16) -> Self {
+        let count = u32::from(count.max(1));
+        let shards = (0..count)
+            .map(|i| {
+                let range = (i * SLOTS / count)..((i + 1) * SLOTS / count);
+                // A range of at least one slot is hit within a few hundred thousand tries.
+                let tag = (0u32..)
+                    .find(|tag| range.contains(&slot(tag.to_string().as_bytes())))
+                    .unwrap_or(i);
+                Shard::new(namespace, tag)
+            })
+            .collect();
+        Self { shards }
+    }
+
+    /// How many shards there are.
+    pub(crate) fn len(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// Shard `index` (wrapping).
+    pub(crate) fn get(&self, index: usize) -> &Shard {
+        &self.shards[index % self.shards.len()]
+    }
+
+    /// Every shard with its index.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, &Shard)> {
+        self.shards.iter().enumerate()
+    }
+
+    /// The shard that owns `key` (a resource key, a unique key, or a job id): the same on
+    /// every client of a namespace with this shard count.
+    pub(crate) fn owner(&self, key: &str) -> usize {
+        let count = u32::try_from(self.shards.len()).unwrap_or(1);
+        usize::try_from(slot(key.as_bytes()) % count).unwrap_or(0)
     }
 }
 
@@ -64,5 +131,55 @@ mod tests {
         assert_eq!(shard.ready_list("mail.send"), "app:{0}:l:mail.send");
         assert_eq!(shard.delayed(), "app:{0}:delayed");
         assert_eq!(shard.requirement_sets("render"), "app:{0}:q:render");
+    }
+
+    #[test]
+    fn shard_tags_spread_over_the_slots_and_never_move() {
+        assert_eq!(Shards::new("app", 1).get(0).prefix(), "app:{0}:");
+        let shards = Shards::new("app", 16);
+        let slots: Vec<u32> = shards
+            .iter()
+            .map(|(_, shard)| {
+                let prefix = shard.prefix();
+                let tag = &prefix[prefix.find('{').unwrap() + 1..prefix.find('}').unwrap()];
+                slot(tag.as_bytes())
+            })
+            .collect();
+        for (i, slot) in slots.iter().enumerate() {
+            let i = u32::try_from(i).unwrap();
+            assert!(
+                (i * 1024..(i + 1) * 1024).contains(slot),
+                "shard {i}: slot {slot}"
+            );
+        }
+        // The tags are part of the stored layout: pin them (a change would orphan live data).
+        let tags: Vec<&str> = shards.iter().map(|(_, shard)| shard.prefix()).collect();
+        assert_eq!(
+            tags,
+            [
+                "app:{10}:",
+                "app:{3}:",
+                "app:{61}:",
+                "app:{43}:",
+                "app:{11}:",
+                "app:{2}:",
+                "app:{60}:",
+                "app:{42}:",
+                "app:{12}:",
+                "app:{1}:",
+                "app:{63}:",
+                "app:{41}:",
+                "app:{13}:",
+                "app:{0}:",
+                "app:{62}:",
+                "app:{40}:"
+            ]
+        );
+        assert_eq!(
+            slot(b"123456789"),
+            0x31C3 % SLOTS,
+            "CRC16/XMODEM check value"
+        );
+        assert_eq!(shards.owner("customer:42"), shards.owner("customer:42"));
     }
 }

@@ -11,6 +11,7 @@
 mod batch;
 mod client;
 mod config;
+mod conn;
 mod error;
 mod keys;
 mod reply;

@@ -99,6 +99,30 @@ impl TestQueue {
             .await
     }
 
+    /// Returns the key prefix of every shard of the namespace (`<namespace>:{<tag>}:`), for
+    /// tests that read or tamper with stored keys.
+    #[must_use]
+    pub fn shard_prefixes(&self) -> Vec<String> {
+        let shards = self.client.shards();
+        shards.iter().map(|(_, s)| s.prefix().to_owned()).collect()
+    }
+
+    /// Returns the key prefix of the shard that holds job `id`, or `None` when no shard does.
+    ///
+    /// # Errors
+    ///
+    /// Redis errors.
+    pub async fn shard_prefix_of(&self, id: JobId) -> Result<Option<String>> {
+        let mut conn = self.client.connection();
+        for prefix in self.shard_prefixes() {
+            let stored: bool = conn.exists(format!("{prefix}j:{id}")).await?;
+            if stored {
+                return Ok(Some(prefix));
+            }
+        }
+        Ok(None)
+    }
+
     /// Returns the waiting (ready or delayed) jobs of type `J`, in id order (ids grow with
     /// time, so this is enqueue order).
     ///
@@ -106,19 +130,20 @@ impl TestQueue {
     ///
     /// [`Error::Job`] when a waiting job of that type does not decode, and Redis errors.
     pub async fn enqueued<J: Job>(&self) -> Result<Vec<Enqueued<J>>> {
-        let shard = self.client.shard();
         let mut conn = self.client.connection();
-        let sets: Vec<String> = conn.smembers(shard.requirement_sets(J::NAME)).await?;
-        let queues = std::iter::once(J::NAME.to_owned())
-            .chain(sets.iter().map(|set| format!("{}|{set}", J::NAME)));
         let mut ids: Vec<String> = Vec::new();
-        for queue in queues {
-            let listed: Vec<String> = conn.lrange(shard.ready_list(&queue), 0, -1).await?;
-            let prioritized: Vec<String> = conn.zrange(shard.ready(&queue), 0, -1).await?;
-            ids.extend(listed.into_iter().chain(prioritized));
+        for (_, shard) in self.client.shards().iter() {
+            let sets: Vec<String> = conn.smembers(shard.requirement_sets(J::NAME)).await?;
+            let queues = std::iter::once(J::NAME.to_owned())
+                .chain(sets.iter().map(|set| format!("{}|{set}", J::NAME)));
+            for queue in queues {
+                let listed: Vec<String> = conn.lrange(shard.ready_list(&queue), 0, -1).await?;
+                let prioritized: Vec<String> = conn.zrange(shard.ready(&queue), 0, -1).await?;
+                ids.extend(listed.into_iter().chain(prioritized));
+            }
+            let delayed: Vec<String> = conn.zrange(shard.delayed(), 0, -1).await?;
+            ids.extend(delayed);
         }
-        let delayed: Vec<String> = conn.zrange(shard.delayed(), 0, -1).await?;
-        ids.extend(delayed);
         let mut found = Vec::new();
         for id in ids {
             let id: JobId = id.parse().map_err(|_| Error::Protocol {
@@ -151,17 +176,21 @@ impl TestQueue {
     ///
     /// Redis errors.
     pub async fn cleanup(self) -> Result<()> {
-        let mut conn = self.client.connection();
-        let pattern = format!("{}:*", self.client.namespace());
-        let mut keys: Vec<String> = Vec::new();
-        {
-            let mut iter: redis::AsyncIter<'_, String> = conn.scan_match(&pattern).await?;
-            while let Some(key) = iter.next_item().await {
-                keys.push(key?);
+        // Shard by shard, on the Redis that holds it: a Cluster's SCAN sees one node, and one
+        // UNLINK may only name keys of one slot.
+        for (index, shard) in self.client.shards().iter() {
+            let mut conn = self.client.dedicated(index).await?;
+            let pattern = format!("{}*", shard.prefix());
+            let mut keys: Vec<String> = Vec::new();
+            {
+                let mut iter: redis::AsyncIter<'_, String> = conn.scan_match(&pattern).await?;
+                while let Some(key) = iter.next_item().await {
+                    keys.push(key?);
+                }
             }
-        }
-        for chunk in keys.chunks(500) {
-            let _: () = conn.unlink(chunk).await?;
+            for chunk in keys.chunks(500) {
+                let _: () = conn.unlink(chunk).await?;
+            }
         }
         Ok(())
     }

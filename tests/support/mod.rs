@@ -71,20 +71,74 @@ pub fn holder() -> job::Holder {
     job::Holder::current()
 }
 
-/// A plain connection to the shared test Redis, for tests that tamper with stored data.
-pub async fn raw_connection() -> redis::aio::MultiplexedConnection {
+/// A plain connection to the shared test Redis, for tests that tamper with stored data: a
+/// cluster connection when the test URL names several nodes (a Redis Cluster).
+pub async fn raw_connection() -> Raw {
     let url = std::env::var(job_redis::testing::REDIS_URL_VAR)
         .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
-    let client = redis::Client::open(url.as_str()).expect("a valid Redis URL");
-    client
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap_or_else(|error| {
-            panic!(
-                "this test needs Redis at ${} ({url}): {error}",
-                job_redis::testing::REDIS_URL_VAR
-            )
-        })
+    let needs = |error: redis::RedisError| -> ! {
+        panic!(
+            "this test needs Redis at ${} ({url}): {error}",
+            job_redis::testing::REDIS_URL_VAR
+        )
+    };
+    if url.contains(',') {
+        let nodes: Vec<String> = url
+            .trim_start_matches("redis://")
+            .split(',')
+            .map(|node| format!("redis://{node}"))
+            .collect();
+        let client = redis::cluster::ClusterClient::new(nodes).unwrap_or_else(|e| needs(e));
+        Raw::Cluster(
+            client
+                .get_async_connection()
+                .await
+                .unwrap_or_else(|e| needs(e)),
+        )
+    } else {
+        let client = redis::Client::open(url.as_str()).unwrap_or_else(|e| needs(e));
+        Raw::Single(
+            client
+                .get_multiplexed_async_connection()
+                .await
+                .unwrap_or_else(|e| needs(e)),
+        )
+    }
+}
+
+/// A connection to the test Redis, single or Cluster.
+#[derive(Clone)]
+pub enum Raw {
+    Single(redis::aio::MultiplexedConnection),
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl redis::aio::ConnectionLike for Raw {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        match self {
+            Self::Single(conn) => conn.req_packed_command(cmd),
+            Self::Cluster(conn) => conn.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            Self::Single(conn) => conn.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(conn) => conn.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        0
+    }
 }
 
 /// A port on 127.0.0.1 that nothing listens on (at the moment it is returned).
@@ -230,5 +284,78 @@ impl Drop for PrivateRedis {
     fn drop(&mut self) {
         self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A Redis Cluster of a test's own: three masters (`--cluster-enabled yes`, append-only, on
+/// free ports) joined by `redis-cli --cluster create`. Killed, with their directories, on drop.
+#[derive(Debug)]
+pub struct PrivateCluster {
+    nodes: Vec<PrivateRedis>,
+}
+
+impl PrivateCluster {
+    /// Starts three masters, creates the cluster and waits until every node reports
+    /// `cluster_state:ok`; panics when that fails.
+    pub async fn start() -> Self {
+        let mut nodes = Vec::new();
+        for _ in 0..3 {
+            nodes.push(
+                PrivateRedis::start_with(&[
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-node-timeout",
+                    "5000",
+                ])
+                .await,
+            );
+        }
+        let cluster = Self { nodes };
+        let addresses: Vec<String> = cluster
+            .nodes
+            .iter()
+            .map(|node| format!("127.0.0.1:{}", node.port()))
+            .collect();
+        let output = std::process::Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&addresses)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .unwrap_or_else(|error| panic!("cannot run redis-cli: {error}"));
+        assert!(
+            output.status.success(),
+            "redis-cli --cluster create failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        for node in &cluster.nodes {
+            let client = redis::Client::open(node.url().as_str()).unwrap();
+            eventually(Duration::from_secs(20), "cluster_state:ok", || async {
+                let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+                let info: String = redis::cmd("CLUSTER")
+                    .arg("INFO")
+                    .query_async(&mut conn)
+                    .await
+                    .ok()?;
+                info.contains("cluster_state:ok").then_some(())
+            })
+            .await;
+        }
+        cluster
+    }
+
+    /// The cluster URL: every node, comma-separated.
+    pub fn url(&self) -> String {
+        let nodes: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|node| format!("127.0.0.1:{}", node.port()))
+            .collect();
+        format!("redis://{}", nodes.join(","))
+    }
+
+    /// The nodes, to restart or kill one.
+    pub fn nodes(&mut self) -> &mut [PrivateRedis] {
+        &mut self.nodes
     }
 }

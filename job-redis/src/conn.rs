@@ -1,0 +1,91 @@
+//! The command connection: one Redis (a reconnecting `ConnectionManager`) or a Redis Cluster
+//! (redis-rs's async cluster connection, which routes each command by its first key's slot and
+//! follows MOVED and ASK). Every script's first key is its shard prefix, so a script always runs
+//! on the master that holds its shard.
+
+use redis::aio::{ConnectionLike, ConnectionManager};
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, Pipeline, RedisFuture, Value};
+
+/// A command connection to a single Redis or a Cluster. Cheap to clone; clones share sockets.
+#[derive(Clone)]
+pub(crate) enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl Conn {
+    pub(crate) fn is_cluster(&self) -> bool {
+        matches!(self, Self::Cluster(_))
+    }
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Single(conn) => conn.req_packed_command(cmd),
+            Self::Cluster(conn) => conn.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Single(conn) => conn.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(conn) => conn.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(conn) => conn.get_db(),
+            Self::Cluster(conn) => conn.get_db(),
+        }
+    }
+}
+
+/// The seed nodes of a URL: `redis://a:7000,b:7001,c:7002` (later nodes may omit the scheme and
+/// credentials; they take the first node's) gives three, a plain URL one.
+pub(crate) fn seeds(url: &str) -> Vec<String> {
+    let mut parts = url.split(',').map(str::trim).filter(|p| !p.is_empty());
+    let Some(first) = parts.next() else {
+        return vec![url.to_owned()];
+    };
+    // `scheme://[user:pass@]` of the first node, for the nodes that give only `host:port`.
+    let lead = first.find("://").map_or(String::new(), |at| {
+        let rest = &first[at + 3..];
+        let auth = rest.rfind('@').map_or("", |end| &rest[..=end]);
+        format!("{}{auth}", &first[..at + 3])
+    });
+    std::iter::once(first.to_owned())
+        .chain(parts.map(|part| {
+            if part.contains("://") {
+                part.to_owned()
+            } else {
+                format!("{lead}{part}")
+            }
+        }))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_share_the_first_nodes_scheme_and_credentials() {
+        assert_eq!(seeds("redis://127.0.0.1:6379"), ["redis://127.0.0.1:6379"]);
+        assert_eq!(
+            seeds("redis://u:p@10.0.0.1:7000, 10.0.0.2:7001,rediss://x:7002"),
+            [
+                "redis://u:p@10.0.0.1:7000",
+                "redis://u:p@10.0.0.2:7001",
+                "rediss://x:7002"
+            ]
+        );
+    }
+}
