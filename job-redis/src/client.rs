@@ -114,6 +114,12 @@ impl Client {
             source,
         };
         let seeds = seeds(url);
+        if !cfg!(feature = "tls") && seeds.iter().any(|seed| seed.starts_with("rediss://")) {
+            return Err(connect_error(redis::RedisError::from((
+                redis::ErrorKind::InvalidClientConfig,
+                "a rediss:// (TLS) URL needs the `tls` feature: job = { features = [\"tls\"] }",
+            ))));
+        }
         let (conn, opener) = if seeds.len() > 1 || config.cluster {
             let cluster = redis::cluster::ClusterClient::builder(seeds.clone())
                 .connection_timeout(config.connection_timeout)
