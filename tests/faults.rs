@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 struct State {
     runs: AtomicU32,
     started: Notify,
+    go: Notify,
 }
 
 /// Sleeps, then completes: long enough for Redis to die and come back meanwhile.
@@ -49,10 +50,24 @@ impl Run<State> for Hopeless {
     }
 }
 
+/// Waits for the test's go, then hands on to a `Sleepy` child.
+#[derive(job::Job, Serialize, Deserialize)]
+#[job(name = "f.relay", lease = "30s")]
+struct Relay;
+
+impl Run<State> for Relay {
+    async fn run(self, cx: &Context<State>) -> Result<Outcome, Failure> {
+        cx.state().started.notify_one();
+        cx.state().go.notified().await;
+        Ok(Outcome::replace([Sleepy { millis: 0 }]))
+    }
+}
+
 #[derive(JobSet)]
 enum Set {
     Sleepy(Sleepy),
     Hopeless(Hopeless),
+    Relay(Relay),
 }
 
 type Worker = job::Worker<Set, State>;
@@ -96,6 +111,36 @@ async fn redis_restart_mid_job_loses_no_outcome() {
     let details = client.details(id).await.unwrap().unwrap();
     assert_eq!((details.attempts, details.lease_expiries), (1, 0));
     assert_eq!(state.runs.load(Ordering::SeqCst), 1, "run once, not again");
+}
+
+/// Found by the chaos run: a REPLACE while Redis is away used to fail the job for good.
+#[tokio::test]
+async fn a_replace_while_redis_is_down_is_retried_not_failed() {
+    let mut redis = PrivateRedis::start().await;
+    let client = connect(&redis, "replace_down").await;
+    let id = client.enqueue(Relay).await.unwrap();
+    let state = Arc::new(State::default());
+    let stop = CancellationToken::new();
+    let worker = tokio::spawn(
+        Worker::new(client.clone(), state.clone()).run_until(stop.clone().cancelled_owned()),
+    );
+    state.started.notified().await;
+    redis.kill();
+    state.go.notify_one(); // the handler returns REPLACE while Redis is down
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    redis.restart().await;
+    eventually(Duration::from_secs(20), "the parent to complete", || {
+        completed(&client, id)
+    })
+    .await;
+    eventually(Duration::from_secs(20), "the child to run", || async {
+        (state.runs.load(Ordering::SeqCst) == 1).then_some(())
+    })
+    .await;
+    let details = client.details(id).await.unwrap().unwrap();
+    assert!(details.failures.is_empty(), "{:?}", details.failures);
+    stop.cancel();
+    worker.await.unwrap().unwrap();
 }
 
 #[tokio::test]

@@ -85,6 +85,14 @@ pub trait Backend: Clone + Send + Sync + 'static {
     fn warnings(&self) -> impl Future<Output = Result<Vec<String>, Self::Error>> + Send {
         async { Ok(Vec::new()) }
     }
+
+    /// Whether an error says the call itself is wrong (a child too large, a resource that will
+    /// not exist), so repeating it cannot succeed. Others (the storage unreachable, restarting)
+    /// are retried. None is by default.
+    fn is_permanent(error: &Self::Error) -> bool {
+        let _ = error;
+        false
+    }
 }
 
 /// The answer for one inserted job.

@@ -1119,6 +1119,13 @@ impl Backend for Client {
         futures_util::future::select_all(waits).await.0
     }
 
+    fn is_permanent(error: &Error) -> bool {
+        matches!(
+            error,
+            Error::PayloadTooLarge { .. } | Error::ResourceNotFound { .. } | Error::Job(_)
+        )
+    }
+
     async fn failures(&self, id: JobId) -> Result<Vec<FailureRecord>> {
         Ok(self
             .details(id)

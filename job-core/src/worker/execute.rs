@@ -152,16 +152,27 @@ where
             }
             Ended::Outcome(OutcomeKind::Replace(children)) => {
                 tracing::debug!(children = children.len(), "job replaced");
-                match backend.replace(&lease, &children).await {
-                    Ok((ack, _)) => Some(ack),
-                    // A child that cannot be stored (too large) will not fit on a retry either.
-                    Err(error) => {
+                // Retried while the storage is away (a retry after a REPLACE that did happen
+                // answers `lost`, so the children are inserted once); a child that cannot be
+                // stored (too large, refused) will not fit on a retry either.
+                let replaced = persist("replace", || async {
+                    match backend.replace(&lease, &children).await {
+                        Ok((ack, _)) => Ok(Ok(ack)),
+                        Err(error) if B::is_permanent(&error) => Ok(Err(error)),
+                        Err(error) => Err(error),
+                    }
+                })
+                .await;
+                match replaced {
+                    Some(Ok(ack)) => Some(ack),
+                    Some(Err(error)) => {
                         let note = FailureNote::new(
                             FailureKind::Fatal,
                             format!("replace failed: {}", chain(&error)),
                         );
                         persist("perm_fail", || backend.perm_fail(&lease, &note)).await
                     }
+                    None => None,
                 }
             }
             Ended::Outcome(OutcomeKind::Defer(delay)) => {
