@@ -73,15 +73,6 @@ for i = 11, #ARGV do
   end
 end
 
-local function matches(id)
-  for name, value in pairs(filter) do
-    if redis.call('HGET', P .. 'j:' .. id, '@' .. name) ~= tostring(value) then
-      return false
-    end
-  end
-  return true
-end
-
 -- 4. Pop up to `limit` jobs across those queues: prioritized jobs (priority > 0) first, then the
 --    priority-0 lists, then the rest (priority < 0). The cost grows with the queues and the jobs
 --    taken, never with the backlog.
