@@ -49,7 +49,9 @@ impl Outcome {
     }
 
     /// The job is done and these jobs take its place, atomically: either the job completes and
-    /// every child is inserted, or nothing changes.
+    /// every child is inserted, or nothing changes. (On a sharded backend such as a Redis
+    /// Cluster, children that live in another shard are queued atomically with the completion
+    /// and inserted in their shard right after, exactly once.)
     #[must_use]
     pub fn replace<J: Job>(children: impl IntoIterator<Item = J>) -> Self {
         let children: Result<Vec<_>, _> =
