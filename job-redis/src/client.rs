@@ -65,6 +65,8 @@ struct Inner {
     /// Idle dedicated connections for blocking waits (never the shared command connection),
     /// per shard on a Cluster (each goes to its shard's master), all under 0 on one Redis.
     waiters: Mutex<HashMap<usize, Vec<MultiplexedConnection>>>,
+    /// On a Cluster, the master each shard's slot was last found on.
+    masters: Mutex<HashMap<usize, ConnectionAddr>>,
     batcher: Batcher,
     /// When this client last swept the outboxes.
     outbox_sweep: Mutex<std::time::Instant>,
@@ -163,6 +165,7 @@ impl Client {
                 shards,
                 next_shard: AtomicUsize::new(0),
                 waiters: Mutex::new(HashMap::new()),
+                masters: Mutex::new(HashMap::new()),
                 batcher,
                 // The first grab sweeps: children a crashed worker left behind go out at once.
                 outbox_sweep: Mutex::new(
@@ -522,8 +525,23 @@ impl Client {
         let client = match &self.inner.opener {
             Opener::Single(client) => client.clone(),
             Opener::Cluster(seed) => {
-                let slot = self.inner.shards.get(shard).slot();
-                let addr = self.master_of(slot, seed.addr()).await?;
+                let known = self
+                    .inner
+                    .masters
+                    .lock()
+                    .ok()
+                    .and_then(|m| m.get(&shard).cloned());
+                let addr = match known {
+                    Some(addr) => addr,
+                    None => {
+                        let slot = self.inner.shards.get(shard).slot();
+                        let addr = self.master_of(slot, seed.addr()).await?;
+                        if let Ok(mut masters) = self.inner.masters.lock() {
+                            masters.insert(shard, addr.clone());
+                        }
+                        addr
+                    }
+                };
                 redis::Client::open(seed.clone().set_addr(addr)).map_err(connect_error)?
             }
         };
@@ -954,23 +972,48 @@ impl Backend for Client {
         Ok(Grabbed::new(jobs, next_wake))
     }
 
+    /// On one shard, one COMPLETE_GRAB script: the completions, then the grab, in one round
+    /// trip. Across shards, the completions go to their shards first, then the grab takes turns.
+    async fn complete_and_grab(
+        &self,
+        done: &[Completion],
+        grab: &Grab<'_>,
+    ) -> Result<(Vec<Ack>, Grabbed)> {
+        if self.inner.shards.len() > 1 || done.is_empty() {
+            let acks = self.complete(done).await?;
+            return Ok((acks, self.grab(grab).await?));
+        }
+        let mut invocation = scripts::COMPLETE_GRAB.prepare_invoke();
+        invocation.key(self.inner.shards.get(0).prefix());
+        push_completions(
+            &mut invocation,
+            self.inner.config.keep_completed,
+            done.iter(),
+        );
+        self.push_grab(&mut invocation, grab, grab.limit)?;
+        let reply = Reply::of("complete_grab");
+        let mut parts = reply.array(self.invoke(&invocation).await?)?.into_iter();
+        let (Some(flags), Some(grabbed), None) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(reply.error("expected {acks, grab}"));
+        };
+        let acks = reply
+            .flags(flags, done.len())?
+            .into_iter()
+            .map(|ok| if ok { Ack::Ok } else { Ack::Lost })
+            .collect();
+        Ok((acks, decode_grabbed(grabbed, 0)?))
+    }
+
     async fn complete(&self, done: &[Completion]) -> Result<Vec<Ack>> {
         let keep = self.inner.config.keep_completed;
+        if done.is_empty() {
+            return Ok(Vec::new());
+        }
         let groups = by_shard(done.iter().map(|c| c.lease.shard));
         let calls = groups.iter().map(|(shard, rows)| async move {
             let mut invocation = scripts::COMPLETE.prepare_invoke();
-            invocation
-                .key(self.inner.shards.get(*shard).prefix())
-                .arg(keep.count)
-                .arg(millis(keep.age))
-                .arg(rows.len());
-            for &row in rows {
-                let completion = &done[row];
-                invocation
-                    .arg(completion.lease.id.to_string())
-                    .arg(completion.lease.token)
-                    .arg(completion.result.as_deref().unwrap_or_default());
-            }
+            invocation.key(self.inner.shards.get(*shard).prefix());
+            push_completions(&mut invocation, keep, rows.iter().map(|&row| &done[row]));
             Reply::of("complete").flags(self.invoke(&invocation).await?, rows.len())
         });
         let answers = futures_util::future::try_join_all(calls).await?;
@@ -1139,6 +1182,60 @@ impl Backend for Client {
     }
 }
 
+/// Appends COMPLETE's arguments: the retention, then one row per completion.
+fn push_completions<'a>(
+    invocation: &mut redis::ScriptInvocation<'_>,
+    keep: crate::Retention,
+    done: impl ExactSizeIterator<Item = &'a Completion>,
+) {
+    invocation
+        .arg(keep.count)
+        .arg(millis(keep.age))
+        .arg(done.len());
+    for completion in done {
+        invocation
+            .arg(completion.lease.id.to_string())
+            .arg(completion.lease.token)
+            .arg(completion.result.as_deref().unwrap_or_default());
+    }
+}
+
+/// Decodes GRAB's reply from shard `shard`: `{next_wake_ms, then 7 fields per job}`.
+fn decode_grabbed(value: Value, shard: usize) -> Result<Grabbed> {
+    let reply = Reply::of("grab");
+    let items = reply.array(value)?;
+    let (head, rows) = items
+        .split_first()
+        .ok_or_else(|| reply.error("empty reply"))?;
+    if rows.len() % 7 != 0 {
+        return Err(reply.error(format!("{} row fields is not a multiple of 7", rows.len())));
+    }
+    let next_wake = u64::try_from(reply.int(head)?)
+        .ok()
+        .map(Duration::from_millis);
+    let shard = u16::try_from(shard).unwrap_or(0);
+    let mut jobs = Vec::with_capacity(rows.len() / 7);
+    for row in rows.chunks(7) {
+        let id_text = reply.string(row[0].clone())?;
+        let id = id_text
+            .parse()
+            .map_err(|_| reply.error(format!("bad job id `{id_text}`")))?;
+        let count =
+            |v: &Value| -> Result<u32> { Ok(u32::try_from(reply.int(v)?).unwrap_or(u32::MAX)) };
+        let token =
+            u64::try_from(reply.int(&row[5])?).map_err(|_| reply.error("negative token"))?;
+        let lease = Duration::from_millis(u64::try_from(reply.int(&row[6])?).unwrap_or(0));
+        jobs.push(GrabbedJob::new(
+            Lease::new(id, token, lease).on_shard(shard),
+            reply.string(row[1].clone())?,
+            reply.bytes(row[2].clone())?,
+            count(&row[3])?,
+            count(&row[4])?,
+        ));
+    }
+    Ok(Grabbed::new(jobs, next_wake))
+}
+
 /// Row indices grouped by shard, each group in row order.
 fn by_shard(shards: impl Iterator<Item = u16>) -> Vec<(usize, Vec<usize>)> {
     let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
@@ -1155,12 +1252,23 @@ fn by_shard(shards: impl Iterator<Item = u16>) -> Vec<(usize, Vec<usize>)> {
 impl Client {
     /// One shard's GRAB.
     async fn grab_shard(&self, shard: usize, grab: &Grab<'_>, limit: usize) -> Result<Grabbed> {
+        let mut invocation = scripts::GRAB.prepare_invoke();
+        invocation.key(self.inner.shards.get(shard).prefix());
+        self.push_grab(&mut invocation, grab, limit)?;
+        decode_grabbed(self.invoke(&invocation).await?, shard)
+    }
+
+    /// Appends GRAB's arguments.
+    fn push_grab(
+        &self,
+        invocation: &mut redis::ScriptInvocation<'_>,
+        grab: &Grab<'_>,
+        limit: usize,
+    ) -> Result<()> {
         let config = &self.inner.config;
         let holder = serde_json::to_string(grab.holder)
             .map_err(|e| Reply::of("grab").error(e.to_string()))?;
-        let mut invocation = scripts::GRAB.prepare_invoke();
         invocation
-            .key(self.inner.shards.get(shard).prefix())
             .arg(limit)
             .arg(millis(grab.lease))
             .arg(holder)
@@ -1174,38 +1282,7 @@ impl Client {
         for job_type in grab.types {
             invocation.arg(*job_type);
         }
-        let reply = Reply::of("grab");
-        let items = reply.array(self.invoke(&invocation).await?)?;
-        let (head, rows) = items
-            .split_first()
-            .ok_or_else(|| reply.error("empty reply"))?;
-        if rows.len() % 7 != 0 {
-            return Err(reply.error(format!("{} row fields is not a multiple of 7", rows.len())));
-        }
-        let next_wake = u64::try_from(reply.int(head)?)
-            .ok()
-            .map(Duration::from_millis);
-        let shard = u16::try_from(shard).unwrap_or(0);
-        let mut jobs = Vec::with_capacity(rows.len() / 7);
-        for row in rows.chunks(7) {
-            let id_text = reply.string(row[0].clone())?;
-            let id = id_text
-                .parse()
-                .map_err(|_| reply.error(format!("bad job id `{id_text}`")))?;
-            let count =
-                |v: &Value| -> Result<u32> { Ok(u32::try_from(reply.int(v)?).unwrap_or(u32::MAX)) };
-            let token =
-                u64::try_from(reply.int(&row[5])?).map_err(|_| reply.error("negative token"))?;
-            let lease = Duration::from_millis(u64::try_from(reply.int(&row[6])?).unwrap_or(0));
-            jobs.push(GrabbedJob::new(
-                Lease::new(id, token, lease).on_shard(shard),
-                reply.string(row[1].clone())?,
-                reply.bytes(row[2].clone())?,
-                count(&row[3])?,
-                count(&row[4])?,
-            ));
-        }
-        Ok(Grabbed::new(jobs, next_wake))
+        Ok(())
     }
 
     /// The shard that holds a leased job.
@@ -1238,7 +1315,13 @@ impl Client {
                 self.return_waiter(shard, conn);
                 Ok(())
             }
-            Ok(Err(error)) => Err(error.into()),
+            Ok(Err(error)) => {
+                // The slot may have moved to another master (MOVED): look it up again next time.
+                if let Ok(mut masters) = self.inner.masters.lock() {
+                    masters.remove(&shard);
+                }
+                Err(error.into())
+            }
             // The watchdog: the server never answered; drop the connection, open a new one next.
             Err(_) => Ok(()),
         }
