@@ -589,32 +589,3 @@ async fn delayed_jobs_wait_for_their_time() {
     );
     q.cleanup().await.unwrap();
 }
-
-#[tokio::test]
-async fn complete_and_grab_acknowledges_then_grabs_in_one_call() {
-    let q = queue("complete_grab").await;
-    let c = q.client();
-    let jobs: Vec<NewJob> = (1..=3).map(|n| NewJob::new(&A { n }).unwrap()).collect();
-    c.insert_many(&jobs).await.unwrap();
-    let h = holder();
-    let held = grab_one(c, "test.a", LEASE, &h).await;
-    let done = job::Completion::new(held.lease, Some(b"42".to_vec()));
-    // The same lease twice: the second finds the job already completed.
-    let (acks, grabbed) = c
-        .complete_and_grab(&[done.clone(), done], &Grab::new(&["test.a"], 5, LEASE, &h))
-        .await
-        .unwrap();
-    assert_eq!(acks, [Ack::Ok, Ack::Lost]);
-    let ids: Vec<_> = grabbed.jobs.iter().map(|j| j.lease.id).collect();
-    let rest: Vec<_> = jobs
-        .iter()
-        .map(NewJob::id)
-        .filter(|id| *id != held.lease.id)
-        .collect();
-    assert_eq!(ids.len(), 2);
-    assert!(rest.iter().all(|id| ids.contains(id)), "{ids:?}");
-    let details = c.details(held.lease.id).await.unwrap().unwrap();
-    assert_eq!(details.state, JobState::Completed);
-    assert_eq!(details.result.as_deref(), Some(&b"42"[..]));
-    q.cleanup().await.unwrap();
-}

@@ -73,20 +73,6 @@ pub trait Backend: Clone + Send + Sync + 'static {
         timeout: Duration,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
-    /// Completes `done`, then grabs as [`Backend::grab`] does: the worker sends the completions
-    /// that are waiting with its next grab. A backend that can do both in one round trip (one
-    /// script on Redis) should; by default it is two calls.
-    fn complete_and_grab(
-        &self,
-        done: &[Completion],
-        grab: &Grab<'_>,
-    ) -> impl Future<Output = Result<(Vec<Ack>, Grabbed), Self::Error>> + Send {
-        async move {
-            let acks = self.complete(done).await?;
-            Ok((acks, self.grab(grab).await?))
-        }
-    }
-
     /// Returns a job's failure history, oldest first.
     fn failures(
         &self,

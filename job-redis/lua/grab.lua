@@ -4,24 +4,21 @@
 -- With a filter, only jobs whose attributes match are taken, and only the first `window` jobs of
 -- each queue are looked at.
 -- KEYS[1] shard prefix
--- ARGV[A+1] limit  ARGV[A+2] default lease_ms  ARGV[A+3] holder (JSON)
--- ARGV[A+4] max lease expiries  ARGV[A+5] history cap  ARGV[A+6] failed keep count
--- ARGV[A+7] failed max age ms  ARGV[A+8] capabilities (comma-separated)
--- ARGV[A+9] filter (JSON object, or '')  ARGV[A+10] window  ARGV[A+11..] types
--- `A` is 0 for GRAB alone; COMPLETE_GRAB (complete_grab.lua) completes jobs first, from the
--- arguments before `A`, and sets `acks`.
+-- ARGV[1] limit  ARGV[2] default lease_ms  ARGV[3] holder (JSON)  ARGV[4] max lease expiries
+-- ARGV[5] history cap  ARGV[6] failed keep count  ARGV[7] failed max age ms
+-- ARGV[8] capabilities (comma-separated)  ARGV[9] filter (JSON object, or '')  ARGV[10] window
+-- ARGV[11..] types
 -- returns: {next_wake_ms (-1: none), then per job: id, type, payload, attempt, max_attempts,
---           token, lease_ms}, or with COMPLETE_GRAB {acks, that}; records in `seen` that the
---           types were asked for now
-local limit = int(ARGV[A + 1], 'limit')
-local default_lease = int(ARGV[A + 2], 'lease_ms')
-local holder = ARGV[A + 3]
-local max_expiries = int(ARGV[A + 4], 'max_lease_expiries')
-local cap, failed_keep, failed_age = failure_args(A + 5)
-local window = int(ARGV[A + 10], 'window')
+--           token, lease_ms}; records in `seen` that the types were asked for now
+local limit = int(ARGV[1], 'limit')
+local default_lease = int(ARGV[2], 'lease_ms')
+local holder = ARGV[3]
+local max_expiries = int(ARGV[4], 'max_lease_expiries')
+local cap, failed_keep, failed_age = failure_args(5)
+local window = int(ARGV[10], 'window')
 local filter = nil
-if ARGV[A + 9] ~= '' then
-  filter = cjson.decode(ARGV[A + 9])
+if ARGV[9] ~= '' then
+  filter = cjson.decode(ARGV[9])
 end
 local now = now_ms()
 
@@ -61,11 +58,11 @@ end
 -- 3. The queues this caller may take: each type, plus each of its requirement sets that the
 --    capabilities cover.
 local has = {}
-for capability in string.gmatch(ARGV[A + 8], '[^,]+') do
+for capability in string.gmatch(ARGV[8], '[^,]+') do
   has[capability] = true
 end
 local queues = {}
-for i = A + 11, #ARGV do
+for i = 11, #ARGV do
   queues[#queues + 1] = ARGV[i]
   for _, reqs in ipairs(redis.call('SMEMBERS', P .. 'q:' .. ARGV[i])) do
     local ok = true
@@ -269,12 +266,9 @@ end
 -- 7. Record when each type was last asked for, in one command (DETAILS tells whether any worker
 --    serves a waiting job's type).
 local seen = {}
-for i = A + 11, #ARGV do
+for i = 11, #ARGV do
   seen[#seen + 1] = now_s
   seen[#seen + 1] = ARGV[i]
 end
 sliced('ZADD', P .. 'seen', seen)
-if acks then
-  return { acks, out }
-end
 return out

@@ -972,48 +972,23 @@ impl Backend for Client {
         Ok(Grabbed::new(jobs, next_wake))
     }
 
-    /// On one shard, one COMPLETE_GRAB script: the completions, then the grab, in one round
-    /// trip. Across shards, the completions go to their shards first, then the grab takes turns.
-    async fn complete_and_grab(
-        &self,
-        done: &[Completion],
-        grab: &Grab<'_>,
-    ) -> Result<(Vec<Ack>, Grabbed)> {
-        if self.inner.shards.len() > 1 || done.is_empty() {
-            let acks = self.complete(done).await?;
-            return Ok((acks, self.grab(grab).await?));
-        }
-        let mut invocation = scripts::COMPLETE_GRAB.prepare_invoke();
-        invocation.key(self.inner.shards.get(0).prefix());
-        push_completions(
-            &mut invocation,
-            self.inner.config.keep_completed,
-            done.iter(),
-        );
-        self.push_grab(&mut invocation, grab, grab.limit)?;
-        let reply = Reply::of("complete_grab");
-        let mut parts = reply.array(self.invoke(&invocation).await?)?.into_iter();
-        let (Some(flags), Some(grabbed), None) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(reply.error("expected {acks, grab}"));
-        };
-        let acks = reply
-            .flags(flags, done.len())?
-            .into_iter()
-            .map(|ok| if ok { Ack::Ok } else { Ack::Lost })
-            .collect();
-        Ok((acks, decode_grabbed(grabbed, 0)?))
-    }
-
     async fn complete(&self, done: &[Completion]) -> Result<Vec<Ack>> {
         let keep = self.inner.config.keep_completed;
-        if done.is_empty() {
-            return Ok(Vec::new());
-        }
         let groups = by_shard(done.iter().map(|c| c.lease.shard));
         let calls = groups.iter().map(|(shard, rows)| async move {
             let mut invocation = scripts::COMPLETE.prepare_invoke();
-            invocation.key(self.inner.shards.get(*shard).prefix());
-            push_completions(&mut invocation, keep, rows.iter().map(|&row| &done[row]));
+            invocation
+                .key(self.inner.shards.get(*shard).prefix())
+                .arg(keep.count)
+                .arg(millis(keep.age))
+                .arg(rows.len());
+            for &row in rows {
+                let completion = &done[row];
+                invocation
+                    .arg(completion.lease.id.to_string())
+                    .arg(completion.lease.token)
+                    .arg(completion.result.as_deref().unwrap_or_default());
+            }
             Reply::of("complete").flags(self.invoke(&invocation).await?, rows.len())
         });
         let answers = futures_util::future::try_join_all(calls).await?;
@@ -1182,60 +1157,6 @@ impl Backend for Client {
     }
 }
 
-/// Appends COMPLETE's arguments: the retention, then one row per completion.
-fn push_completions<'a>(
-    invocation: &mut redis::ScriptInvocation<'_>,
-    keep: crate::Retention,
-    done: impl ExactSizeIterator<Item = &'a Completion>,
-) {
-    invocation
-        .arg(keep.count)
-        .arg(millis(keep.age))
-        .arg(done.len());
-    for completion in done {
-        invocation
-            .arg(completion.lease.id.to_string())
-            .arg(completion.lease.token)
-            .arg(completion.result.as_deref().unwrap_or_default());
-    }
-}
-
-/// Decodes GRAB's reply from shard `shard`: `{next_wake_ms, then 7 fields per job}`.
-fn decode_grabbed(value: Value, shard: usize) -> Result<Grabbed> {
-    let reply = Reply::of("grab");
-    let items = reply.array(value)?;
-    let (head, rows) = items
-        .split_first()
-        .ok_or_else(|| reply.error("empty reply"))?;
-    if rows.len() % 7 != 0 {
-        return Err(reply.error(format!("{} row fields is not a multiple of 7", rows.len())));
-    }
-    let next_wake = u64::try_from(reply.int(head)?)
-        .ok()
-        .map(Duration::from_millis);
-    let shard = u16::try_from(shard).unwrap_or(0);
-    let mut jobs = Vec::with_capacity(rows.len() / 7);
-    for row in rows.chunks(7) {
-        let id_text = reply.string(row[0].clone())?;
-        let id = id_text
-            .parse()
-            .map_err(|_| reply.error(format!("bad job id `{id_text}`")))?;
-        let count =
-            |v: &Value| -> Result<u32> { Ok(u32::try_from(reply.int(v)?).unwrap_or(u32::MAX)) };
-        let token =
-            u64::try_from(reply.int(&row[5])?).map_err(|_| reply.error("negative token"))?;
-        let lease = Duration::from_millis(u64::try_from(reply.int(&row[6])?).unwrap_or(0));
-        jobs.push(GrabbedJob::new(
-            Lease::new(id, token, lease).on_shard(shard),
-            reply.string(row[1].clone())?,
-            reply.bytes(row[2].clone())?,
-            count(&row[3])?,
-            count(&row[4])?,
-        ));
-    }
-    Ok(Grabbed::new(jobs, next_wake))
-}
-
 /// Row indices grouped by shard, each group in row order.
 fn by_shard(shards: impl Iterator<Item = u16>) -> Vec<(usize, Vec<usize>)> {
     let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
@@ -1252,23 +1173,12 @@ fn by_shard(shards: impl Iterator<Item = u16>) -> Vec<(usize, Vec<usize>)> {
 impl Client {
     /// One shard's GRAB.
     async fn grab_shard(&self, shard: usize, grab: &Grab<'_>, limit: usize) -> Result<Grabbed> {
-        let mut invocation = scripts::GRAB.prepare_invoke();
-        invocation.key(self.inner.shards.get(shard).prefix());
-        self.push_grab(&mut invocation, grab, limit)?;
-        decode_grabbed(self.invoke(&invocation).await?, shard)
-    }
-
-    /// Appends GRAB's arguments.
-    fn push_grab(
-        &self,
-        invocation: &mut redis::ScriptInvocation<'_>,
-        grab: &Grab<'_>,
-        limit: usize,
-    ) -> Result<()> {
         let config = &self.inner.config;
         let holder = serde_json::to_string(grab.holder)
             .map_err(|e| Reply::of("grab").error(e.to_string()))?;
+        let mut invocation = scripts::GRAB.prepare_invoke();
         invocation
+            .key(self.inner.shards.get(shard).prefix())
             .arg(limit)
             .arg(millis(grab.lease))
             .arg(holder)
@@ -1282,7 +1192,38 @@ impl Client {
         for job_type in grab.types {
             invocation.arg(*job_type);
         }
-        Ok(())
+        let reply = Reply::of("grab");
+        let items = reply.array(self.invoke(&invocation).await?)?;
+        let (head, rows) = items
+            .split_first()
+            .ok_or_else(|| reply.error("empty reply"))?;
+        if rows.len() % 7 != 0 {
+            return Err(reply.error(format!("{} row fields is not a multiple of 7", rows.len())));
+        }
+        let next_wake = u64::try_from(reply.int(head)?)
+            .ok()
+            .map(Duration::from_millis);
+        let shard = u16::try_from(shard).unwrap_or(0);
+        let mut jobs = Vec::with_capacity(rows.len() / 7);
+        for row in rows.chunks(7) {
+            let id_text = reply.string(row[0].clone())?;
+            let id = id_text
+                .parse()
+                .map_err(|_| reply.error(format!("bad job id `{id_text}`")))?;
+            let count =
+                |v: &Value| -> Result<u32> { Ok(u32::try_from(reply.int(v)?).unwrap_or(u32::MAX)) };
+            let token =
+                u64::try_from(reply.int(&row[5])?).map_err(|_| reply.error("negative token"))?;
+            let lease = Duration::from_millis(u64::try_from(reply.int(&row[6])?).unwrap_or(0));
+            jobs.push(GrabbedJob::new(
+                Lease::new(id, token, lease).on_shard(shard),
+                reply.string(row[1].clone())?,
+                reply.bytes(row[2].clone())?,
+                count(&row[3])?,
+                count(&row[4])?,
+            ));
+        }
+        Ok(Grabbed::new(jobs, next_wake))
     }
 
     /// The shard that holds a leased job.

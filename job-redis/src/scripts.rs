@@ -12,14 +12,10 @@ macro_rules! script {
         script!($name, $file, "#!lua\n");
     };
     ($name:ident, $file:literal, $shebang:literal) => {
-        script!($name, $shebang, "", $file);
-    };
-    ($name:ident, $shebang:literal, $prelude:expr, $file:literal) => {
         pub(crate) static $name: LazyLock<Script> = LazyLock::new(|| {
             Script::new(concat!(
                 $shebang,
                 include_str!("../lua/common.lua"),
-                $prelude,
                 include_str!(concat!("../lua/", $file))
             ))
         });
@@ -27,15 +23,7 @@ macro_rules! script {
 }
 
 script!(INSERT, "insert.lua");
-// GRAB reads its arguments from `A` on; alone, that is the start, and it completes nothing.
-script!(GRAB, "#!lua\n", "local acks, A = nil, 0\n", "grab.lua");
-// COMPLETE, then GRAB: complete_grab.lua sets `acks` and `A`.
-script!(
-    COMPLETE_GRAB,
-    "#!lua\n",
-    include_str!("../lua/complete_grab.lua"),
-    "grab.lua"
-);
+script!(GRAB, "grab.lua");
 script!(COMPLETE, "complete.lua");
 script!(TEMP_FAIL, "temp_fail.lua");
 script!(PERM_FAIL, "perm_fail.lua");

@@ -1,98 +1,46 @@
-//! Completions are acknowledged in batches. A finished handler leaves its completion in
-//! [`Pending`]; the fetch driver takes whatever waits there with its next grab (one round trip
-//! completes them and grabs more), and the ack task sends what waits longer than a short linger
-//! on its own: when the driver is blocked waiting for work, and at shutdown.
+//! Completions are acknowledged in batches: the ack task takes every completion that is queued
+//! when it wakes and sends them in one COMPLETE_MANY call, with a few calls in flight at once so
+//! a round trip never idles the worker.
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
-
-use tokio::sync::Notify;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 
 use crate::{Ack, Backend, Completion};
 
 /// The most completions one call carries.
-pub(crate) const BATCH: usize = 200;
-/// How long the ack task leaves completions for the driver's next grab.
-const LINGER: Duration = Duration::from_millis(1);
+const BATCH: usize = 200;
+/// The most COMPLETE_MANY calls in flight at once.
+const IN_FLIGHT: usize = 1;
 
-/// Completions waiting to be sent.
-#[derive(Default)]
-pub(crate) struct Pending {
-    items: Mutex<Vec<Completion>>,
-    ready: Notify,
-    closed: AtomicBool,
-}
-
-impl Pending {
-    /// Queues a completion; gives it back once shutdown has closed the queue.
-    pub(crate) fn push(&self, completion: Completion) -> Result<(), Completion> {
-        if self.closed.load(Ordering::Acquire) {
-            return Err(completion);
-        }
-        match self.items.lock() {
-            Ok(mut items) => items.push(completion),
-            Err(_) => return Err(completion),
-        }
-        self.ready.notify_one();
-        Ok(())
-    }
-
-    /// Takes up to `max` waiting completions, oldest first.
-    pub(crate) fn take(&self, max: usize) -> Vec<Completion> {
-        let Ok(mut items) = self.items.lock() else {
-            return Vec::new();
-        };
-        let n = items.len().min(max);
-        items.drain(..n).collect()
-    }
-
-    /// Puts back completions whose call failed, ahead of the others, for the ack task to retry.
-    pub(crate) fn put_back(&self, mut completions: Vec<Completion>) {
-        if let Ok(mut items) = self.items.lock() {
-            completions.append(&mut items);
-            *items = completions;
-        }
-        self.ready.notify_one();
-    }
-
-    /// Stops taking new completions; the ack task sends what waits, then ends.
-    pub(crate) fn close(&self) {
-        self.closed.store(true, Ordering::Release);
-        self.ready.notify_one();
-    }
-
-    fn is_empty(&self) -> bool {
-        self.items.lock().map_or(true, |items| items.is_empty())
-    }
-}
-
-/// Sends waiting completions until the queue is closed and empty.
-pub(crate) async fn run<B: Backend>(backend: B, pending: std::sync::Arc<Pending>) {
-    loop {
-        if pending.is_empty() {
-            if pending.closed.load(Ordering::Acquire) {
-                return;
+/// Sends completions until every sender is dropped and every call is answered, then returns.
+pub(crate) async fn run<B: Backend>(backend: B, mut queue: mpsc::UnboundedReceiver<Completion>) {
+    let mut calls = JoinSet::new();
+    let mut batch = Vec::with_capacity(BATCH);
+    while queue.recv_many(&mut batch, BATCH).await > 0 {
+        // Let the handlers that are finishing right now add their completions to this batch.
+        tokio::task::yield_now().await;
+        while batch.len() < BATCH {
+            match queue.try_recv() {
+                Ok(completion) => batch.push(completion),
+                Err(_) => break,
             }
-            pending.ready.notified().await;
-            continue;
         }
-        if !pending.closed.load(Ordering::Acquire) {
-            // The driver's next grab usually takes them first, saving a round trip.
-            tokio::time::sleep(LINGER).await;
+        while calls.len() >= IN_FLIGHT {
+            let _ = calls.join_next().await;
         }
-        let batch = pending.take(BATCH);
-        if !batch.is_empty() {
-            let acks = super::persist("complete", || backend.complete(&batch)).await;
-            report(&batch, &acks.unwrap_or_default());
-        }
+        let (backend, batch) = (
+            backend.clone(),
+            std::mem::replace(&mut batch, Vec::with_capacity(BATCH)),
+        );
+        calls.spawn(async move { send(&backend, &batch).await });
     }
+    while calls.join_next().await.is_some() {}
 }
 
-/// Logs completions refused because their lease was lost.
-pub(crate) fn report(batch: &[Completion], acks: &[Ack]) {
-    for (completion, ack) in batch.iter().zip(acks) {
-        if *ack == Ack::Lost {
+async fn send<B: Backend>(backend: &B, batch: &[Completion]) {
+    let answers = super::persist("complete", || backend.complete(batch)).await;
+    for (completion, ack) in batch.iter().zip(answers.unwrap_or_default()) {
+        if ack == Ack::Lost {
             tracing::warn!(job.id = %completion.lease.id, "completion refused: the lease was lost");
         }
     }

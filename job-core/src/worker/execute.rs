@@ -5,6 +5,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -31,7 +32,7 @@ pub(crate) struct Run<S, State, B> {
     pub(crate) leases: Arc<Leases>,
     /// The ack task's queue; `None` completes at once (a drain must see every completion
     /// written before it decides that nothing is left).
-    pub(crate) acks: Option<Arc<super::ack::Pending>>,
+    pub(crate) acks: Option<mpsc::UnboundedSender<Completion>>,
     pub(crate) abort: CancellationToken,
     pub(crate) worker_id: String,
     pub(crate) set: PhantomData<fn() -> S>,
@@ -137,11 +138,10 @@ where
         let ack = match ended {
             Ended::Outcome(OutcomeKind::Complete { result }) => {
                 tracing::debug!("job completed");
-                // Sent with the driver's next grab or by the ack task; a closed queue means
-                // shutdown is flushing.
+                // Batched by the ack task; a closed channel means shutdown is flushing.
                 let completion = Completion::new(lease, result);
                 let unsent = match &self.acks {
-                    Some(acks) => acks.push(completion).err(),
+                    Some(acks) => acks.send(completion).err().map(|unsent| unsent.0),
                     None => Some(completion),
                 };
                 if let Some(completion) = unsent {

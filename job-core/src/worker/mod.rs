@@ -11,7 +11,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -203,8 +203,7 @@ struct Runtime<S, State, B> {
     slots: Arc<Semaphore>,
     leases: Arc<Leases>,
     tasks: tokio::sync::Mutex<JoinSet<()>>,
-    /// Completions waiting to be sent: with the next grab, or by the ack task.
-    acks: Arc<ack::Pending>,
+    acks: mpsc::UnboundedSender<crate::Completion>,
     background: JoinSet<()>,
     /// Fires when shutdown's grace period is over: running handlers stop, jobs go back.
     abort: CancellationToken,
@@ -219,11 +218,11 @@ where
     B: Backend,
 {
     fn start(worker: Worker<S, State, B>, stop: CancellationToken) -> Self {
-        let acks = Arc::new(ack::Pending::default());
+        let (acks, queue) = mpsc::unbounded_channel();
         let leases = Arc::new(Leases::default());
         let stop_heartbeat = CancellationToken::new();
         let mut background = JoinSet::new();
-        background.spawn(ack::run(worker.backend.clone(), acks.clone()));
+        background.spawn(ack::run(worker.backend.clone(), queue));
         background.spawn(heartbeat::run(
             worker.backend.clone(),
             leases.clone(),
@@ -288,7 +287,7 @@ where
                 &self.worker.holder,
             )
             .with_capabilities(&config.capabilities);
-            let grabbed = match self.grab(&grab).await {
+            let grabbed = match self.worker.backend.grab(&grab).await {
                 Ok(grabbed) => {
                     failures = 0;
                     grabbed
@@ -366,25 +365,6 @@ where
         }
     }
 
-    /// Grabs, sending the completions that wait in the same call (one round trip for both).
-    /// When that call fails, the completions go back to the queue for the ack task.
-    async fn grab(&self, grab: &Grab<'_>) -> Result<crate::Grabbed, B::Error> {
-        let done = self.acks.take(ack::BATCH);
-        if done.is_empty() {
-            return self.worker.backend.grab(grab).await;
-        }
-        match self.worker.backend.complete_and_grab(&done, grab).await {
-            Ok((acks, grabbed)) => {
-                ack::report(&done, &acks);
-                Ok(grabbed)
-            }
-            Err(error) => {
-                self.acks.put_back(done);
-                Err(error)
-            }
-        }
-    }
-
     /// Waits before the next try after a failed backend call (longer each time in a row), or
     /// until the worker stops.
     async fn back_off(&self, failures: &mut u32) {
@@ -420,7 +400,7 @@ where
             abort.cancel();
             while tasks.join_next().await.is_some() {}
         }
-        acks.close();
+        drop(acks);
         stop_heartbeat.cancel();
         while background.join_next().await.is_some() {}
         tracing::info!(worker.id = %worker.holder.worker, "worker stopped");
