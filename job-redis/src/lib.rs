@@ -3,7 +3,9 @@
 //! RETRY), with fenced leases and the Redis clock.
 //!
 //! Users reach it through the `job` facade as `job::redis`. [`Client`] enqueues and inspects
-//! jobs and implements [`job_core::Backend`] for the worker runtime.
+//! jobs and implements [`job_core::Backend`] for the worker runtime, on one Redis or a Redis
+//! Cluster (a URL naming several nodes; see [`Config::shards`]). `rediss://` URLs need the
+//! `tls` feature.
 //!
 #![doc = include_str!("../docs/key-layout.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
