@@ -264,6 +264,56 @@ async fn details_cancel_and_retry_find_a_job_in_any_shard() {
     ));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_worker_is_woken_from_any_shard_and_keeps_its_connections() {
+    let cluster = PrivateCluster::start().await;
+    let client = connect(&cluster, "wake").await;
+    let app = std::sync::Arc::new(App::default());
+    let stop = CancellationToken::new();
+    let worker = job::Worker::<Jobs, App>::new(client.clone(), app.clone());
+    let running = tokio::spawn(worker.run_until(stop.clone().cancelled_owned()));
+    let ran = |n: u32| {
+        let app = app.clone();
+        async move { app.runs.lock().unwrap().contains_key(&n).then_some(()) }
+    };
+    client.enqueue(Plain { n: 0 }).await.unwrap();
+    eventually(Duration::from_secs(10), "the first job", || ran(0)).await;
+    let before = connections_received(&cluster).await;
+    // Each job lands in the shard of its id, so the idle worker is woken from one shard after
+    // another; the waits on the other shards are unblocked and their connections kept.
+    for n in 1..=20 {
+        client.enqueue(Plain { n }).await.unwrap();
+        eventually(Duration::from_secs(10), "the job to run", || ran(n)).await;
+    }
+    let opened = connections_received(&cluster).await - before;
+    assert!(opened < 40, "{opened} connections opened for 20 wake-ups");
+    stop.cancel();
+    running.await.unwrap().unwrap();
+}
+
+/// Connections every master has accepted so far.
+async fn connections_received(cluster: &PrivateCluster) -> i64 {
+    let mut total = 0;
+    for node in cluster_nodes(cluster) {
+        let mut conn = redis::Client::open(node.as_str())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        let info: String = redis::cmd("INFO")
+            .arg("stats")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        total += info
+            .lines()
+            .find_map(|line| line.strip_prefix("total_connections_received:"))
+            .and_then(|n| n.trim().parse::<i64>().ok())
+            .unwrap();
+    }
+    total
+}
+
 /// The URL of each master.
 fn cluster_nodes(cluster: &PrivateCluster) -> Vec<String> {
     let url = cluster.url();

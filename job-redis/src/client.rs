@@ -64,12 +64,18 @@ struct Inner {
     next_shard: AtomicUsize,
     /// Idle dedicated connections for blocking waits (never the shared command connection),
     /// per shard on a Cluster (each goes to its shard's master), all under 0 on one Redis.
-    waiters: Mutex<HashMap<usize, Vec<MultiplexedConnection>>>,
+    waiters: Mutex<HashMap<usize, Vec<Waiter>>>,
     /// On a Cluster, the master each shard's slot was last found on.
     masters: Mutex<HashMap<usize, ConnectionAddr>>,
     batcher: Batcher,
     /// When this client last swept the outboxes.
     outbox_sweep: Mutex<std::time::Instant>,
+}
+
+/// A dedicated connection for blocking waits, with its client id on the server (to unblock it).
+struct Waiter {
+    conn: MultiplexedConnection,
+    id: i64,
 }
 
 /// How to open a dedicated connection.
@@ -495,7 +501,7 @@ impl Client {
 
     /// A dedicated connection for blocking waits on shard `shard`'s keys: to the one Redis, or
     /// to the master that holds the shard's slot.
-    async fn waiter(&self, shard: usize) -> Result<MultiplexedConnection> {
+    async fn waiter(&self, shard: usize) -> Result<Waiter> {
         let pool = match self.inner.opener {
             Opener::Single(_) => 0,
             Opener::Cluster(_) => shard,
@@ -506,10 +512,15 @@ impl Client {
             .lock()
             .ok()
             .and_then(|mut idle| idle.get_mut(&pool).and_then(Vec::pop));
-        if let Some(conn) = idle {
-            return Ok(conn);
+        if let Some(waiter) = idle {
+            return Ok(waiter);
         }
-        self.dedicated(shard).await
+        let mut conn = self.dedicated(shard).await?;
+        let id: i64 = redis::cmd("CLIENT")
+            .arg("ID")
+            .query_async(&mut conn)
+            .await?;
+        Ok(Waiter { conn, id })
     }
 
     /// A new connection of its own (no response timeout) to the Redis that holds shard
@@ -551,14 +562,37 @@ impl Client {
             .map_err(connect_error)
     }
 
-    fn return_waiter(&self, shard: usize, conn: MultiplexedConnection) {
+    fn return_waiter(&self, shard: usize, waiter: Waiter) {
         let pool = match self.inner.opener {
             Opener::Single(_) => 0,
             Opener::Cluster(_) => shard,
         };
         if let Ok(mut idle) = self.inner.waiters.lock() {
-            idle.entry(pool).or_default().push(conn);
+            idle.entry(pool).or_default().push(waiter);
         }
+    }
+
+    /// Ends another wait's `BZPOPMIN` on shard `shard`'s master with `CLIENT UNBLOCK`; true
+    /// when it was blocked (its connection may wait again). False when it was not blocked:
+    /// its answer was already on the way, or its command had not arrived yet and could still
+    /// block unseen, so the caller closes that connection.
+    async fn unblock(&self, shard: usize, id: i64) -> bool {
+        use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+        let Conn::Cluster(conn) = &self.inner.conn else {
+            return false;
+        };
+        let slot = self.inner.shards.get(shard).slot();
+        let route = Route::new(slot, SlotAddr::Master);
+        let mut cmd = redis::cmd("CLIENT");
+        cmd.arg("UNBLOCK").arg(id);
+        let answer = conn
+            .clone()
+            .route_command(
+                cmd,
+                RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route)),
+            )
+            .await;
+        matches!(answer, Ok(Value::Int(1)))
     }
 
     /// The address of the cluster master that holds `slot`, from `CLUSTER SLOTS`, with the
@@ -1127,14 +1161,34 @@ impl Backend for Client {
             }
             return self.block(0, keys, timeout).await;
         }
-        let waits = self.inner.shards.iter().map(|(index, shard)| {
-            Box::pin(async move {
-                let keys = self.wake_keys(shard, grab).await?;
-                self.block(index, keys, timeout).await
-            })
+        let mut waiting = Vec::with_capacity(self.inner.shards.len());
+        for (index, shard) in self.inner.shards.iter() {
+            let keys = self.wake_keys(shard, grab).await?;
+            waiting.push((index, keys, self.waiter(index).await?));
+        }
+        let waits = waiting.iter().map(|(index, keys, waiter)| {
+            Box::pin(self.bzpopmin(*index, waiter.conn.clone(), keys, timeout))
         });
-        // The other waits are dropped with their connections, so no marker is popped unseen.
-        futures_util::future::select_all(waits).await.0
+        let (answer, first, rest) = futures_util::future::select_all(waits).await;
+        drop(rest);
+        // The others are unblocked at once, so their connections can wait again (their nil
+        // answers are discarded); one that was not blocked is closed instead.
+        let mut others = Vec::with_capacity(waiting.len());
+        for (i, (index, _, waiter)) in waiting.into_iter().enumerate() {
+            if i == first {
+                if matches!(answer, Ok(true)) {
+                    self.return_waiter(index, waiter);
+                }
+            } else {
+                others.push(async move { (index, self.unblock(index, waiter.id).await, waiter) });
+            }
+        }
+        for (index, unblocked, waiter) in futures_util::future::join_all(others).await {
+            if unblocked {
+                self.return_waiter(index, waiter);
+            }
+        }
+        answer.map(|_| ())
     }
 
     fn is_permanent(error: &Error) -> bool {
@@ -1243,19 +1297,34 @@ impl Client {
 
     /// One blocking `BZPOPMIN` on `keys`, on a dedicated connection for shard `shard`.
     async fn block(&self, shard: usize, keys: Vec<String>, timeout: Duration) -> Result<()> {
-        let mut conn = self.waiter(shard).await?;
+        let waiter = self.waiter(shard).await?;
+        if self
+            .bzpopmin(shard, waiter.conn.clone(), &keys, timeout)
+            .await?
+        {
+            self.return_waiter(shard, waiter);
+        }
+        Ok(())
+    }
+
+    /// `BZPOPMIN` on `keys` over `conn`, with a watchdog: true when the server answered (the
+    /// connection may wait again), false when the watchdog fired (drop the connection).
+    async fn bzpopmin(
+        &self,
+        shard: usize,
+        mut conn: MultiplexedConnection,
+        keys: &[String],
+        timeout: Duration,
+    ) -> Result<bool> {
         let mut cmd = redis::cmd("BZPOPMIN");
-        cmd.arg(&keys).arg(timeout.as_secs_f64());
+        cmd.arg(keys).arg(timeout.as_secs_f64());
         match tokio::time::timeout(
             timeout + WATCHDOG_MARGIN,
             cmd.query_async::<Value>(&mut conn),
         )
         .await
         {
-            Ok(Ok(_)) => {
-                self.return_waiter(shard, conn);
-                Ok(())
-            }
+            Ok(Ok(_)) => Ok(true),
             Ok(Err(error)) => {
                 // The slot may have moved to another master (MOVED): look it up again next time.
                 if let Ok(mut masters) = self.inner.masters.lock() {
@@ -1263,8 +1332,7 @@ impl Client {
                 }
                 Err(error.into())
             }
-            // The watchdog: the server never answered; drop the connection, open a new one next.
-            Err(_) => Ok(()),
+            Err(_) => Ok(false),
         }
     }
 
