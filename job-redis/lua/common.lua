@@ -515,8 +515,11 @@ local function check_key_types(rows, plan)
   for i, row in ipairs(rows) do
     if plan[i].kind == 'new' then
       local queue = queue_of(row.jtype, row.reqs)
-      expect(P .. 'l:' .. queue, 'list')
-      expect(P .. 'r:' .. queue, 'zset')
+      if row.priority == 0 then
+        expect(P .. 'l:' .. queue, 'list')
+      else
+        expect(P .. 'r:' .. queue, 'zset')
+      end
       expect(P .. 'w:' .. queue, 'zset')
       if row.reqs then
         expect(P .. 'q:' .. row.jtype, 'set')

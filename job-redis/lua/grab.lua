@@ -131,7 +131,10 @@ end
 -- queue that moves on with every grab, so a type with a deep backlog never starves another.
 local function take_lists()
   local active, broken = {}, nil
-  local start = tonumber(redis.call('GET', P .. 'seq') or '0') % #queues
+  local start = 0
+  if #queues > 1 then
+    start = tonumber(redis.call('GET', P .. 'seq') or '0') % #queues
+  end
   for i = 1, #queues do
     active[i] = queues[(start + i - 1) % #queues + 1]
   end
