@@ -164,7 +164,7 @@ impl<'a> Grab<'a> {
     }
 
     /// Takes only jobs whose attributes equal all of `filter`. A filtered grab looks at the
-    /// first 1,000 ready jobs of each ready set only (a script must stay short): a matching job
+    /// first 1,000 ready jobs of each queue only (a script must stay short): a matching job
     /// further back is not found until those ahead of it are gone.
     #[must_use]
     pub fn with_filter(mut self, filter: &'a [(String, String)]) -> Self {

@@ -33,8 +33,8 @@ impl Shard {
         format!("{}w:{job_type}", self.prefix)
     }
 
-    /// `q:<type>`: the requirement sets in use for a type (each has its own ready set
-    /// `r:<type>|<set>` and markers `w:<type>|<set>`).
+    /// `q:<type>`: the requirement sets in use for a type (each has its own queue,
+    /// `l:<type>|<set>` and `r:<type>|<set>`, and markers `w:<type>|<set>`).
     pub(crate) fn requirement_sets(&self, job_type: &str) -> String {
         format!("{}q:{job_type}", self.prefix)
     }

@@ -30,7 +30,7 @@ use crate::{Config, Error, Result, scripts};
 /// Rows per INSERT script call: big enough to amortise the round trip, small enough that one
 /// script never blocks Redis for long.
 const INSERT_CHUNK: usize = 500;
-/// How many ready jobs per ready set a filtered grab looks at.
+/// How many ready jobs per queue (list and set) a filtered grab looks at.
 const FILTER_WINDOW: usize = 1000;
 /// A connection to one namespace of a Redis: web apps enqueue through it, workers run jobs
 /// through it (it implements [`Backend`]). Cheap to clone; clones share connections.
