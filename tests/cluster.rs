@@ -125,7 +125,7 @@ async fn one_type_spans_every_master_and_workers_fetch_from_every_shard() {
         ids.push(client.enqueue(Plain { n }).await.unwrap());
     }
     // Every master holds some of the namespace's keys.
-    for node in cluster_nodes(&cluster) {
+    for node in cluster.node_urls() {
         let mut conn = redis::Client::open(node.as_str())
             .unwrap()
             .get_multiplexed_async_connection()
@@ -294,7 +294,7 @@ async fn an_idle_worker_is_woken_from_any_shard_and_keeps_its_connections() {
 /// Connections every master has accepted so far.
 async fn connections_received(cluster: &PrivateCluster) -> i64 {
     let mut total = 0;
-    for node in cluster_nodes(cluster) {
+    for node in cluster.node_urls() {
         let mut conn = redis::Client::open(node.as_str())
             .unwrap()
             .get_multiplexed_async_connection()
@@ -312,15 +312,6 @@ async fn connections_received(cluster: &PrivateCluster) -> i64 {
             .unwrap();
     }
     total
-}
-
-/// The URL of each master.
-fn cluster_nodes(cluster: &PrivateCluster) -> Vec<String> {
-    let url = cluster.url();
-    url.trim_start_matches("redis://")
-        .split(',')
-        .map(|node| format!("redis://{node}"))
-        .collect()
 }
 
 /// A forward repeated after a crash (the child inserted in its shard, the outbox not yet

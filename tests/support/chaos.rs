@@ -25,6 +25,9 @@
     clippy::panic
 )]
 
+#[path = "redis_server.rs"]
+mod redis_server;
+
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::future::Future;
@@ -41,6 +44,8 @@ use job::{
 use redis::Value;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::{Deserialize, Serialize};
+
+use self::redis_server::RedisServer;
 
 /// The namespace of the run's jobs (the Redis is private, so a fixed name is safe).
 const NAMESPACE: &str = "jobs";
@@ -1070,120 +1075,15 @@ impl Drop for Scratch {
     }
 }
 
-/// One `redis-server` of the run: AOF with an fsync per write, in its own directory, so a
-/// SIGKILL loses nothing it acknowledged. Killed on drop.
-#[derive(Debug)]
-struct Server {
-    port: u16,
-    dir: PathBuf,
-    cluster: bool,
-    child: Option<Child>,
-}
-
-impl Server {
-    async fn start(root: &std::path::Path, port: u16, cluster: bool) -> Result<Self, String> {
-        let dir = root.join(format!("redis-{port}"));
-        std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-        let mut server = Self {
-            port,
-            dir,
-            cluster,
-            child: None,
-        };
-        server.spawn()?;
-        server.wait_ready().await?;
-        Ok(server)
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn spawn(&mut self) -> Result<(), String> {
-        let mut command = Command::new("redis-server");
-        command
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args([
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-            ])
-            .arg("--dir")
-            .arg(&self.dir)
-            .args(["--logfile", "redis.log"]);
-        if self.cluster {
-            command.args([
-                "--cluster-enabled",
-                "yes",
-                "--cluster-config-file",
-                "nodes.conf",
-                "--cluster-node-timeout",
-                "5000",
-            ]);
-        }
-        let child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| {
-                format!("cannot start redis-server (it must be installed and on PATH): {e}")
-            })?;
-        self.child = Some(child);
-        Ok(())
-    }
-
-    /// Waits until the server answers PING (not `-LOADING`), or fails with its log.
-    async fn wait_ready(&mut self) -> Result<(), String> {
-        let end = Instant::now() + Duration::from_secs(60);
-        let client = redis::Client::open(self.url()).map_err(|e| e.to_string())?;
-        loop {
-            let ping = tokio::time::timeout(Duration::from_secs(1), async {
-                let mut conn = client.get_multiplexed_async_connection().await?;
-                redis::cmd("PING").query_async::<String>(&mut conn).await
-            })
-            .await;
-            if matches!(ping, Ok(Ok(_))) {
-                return Ok(());
-            }
-            let exited = self
-                .child
-                .as_mut()
-                .and_then(|child| child.try_wait().ok().flatten());
-            if exited.is_some() || Instant::now() > end {
-                let log = std::fs::read_to_string(self.dir.join("redis.log")).unwrap_or_default();
-                return Err(format!(
-                    "redis-server on port {} did not answer PING (exit: {exited:?}); its log:\n{log}",
-                    self.port
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// SIGKILL: no shutdown, no save; whatever was acknowledged is in the AOF already.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
+/// How long a server may take to answer after a start or restart (replaying a large append-only
+/// file), and a cluster to say it is ok.
+const READY_WITHIN: Duration = Duration::from_secs(60);
 
 /// The Redis side of a run, behind the few operations the run needs, so one server and a
 /// cluster are driven the same way.
 #[derive(Debug)]
 pub struct Topology {
-    servers: Vec<Server>,
+    servers: Vec<RedisServer>,
     cluster: bool,
     // Declared last: dropped after the servers are killed.
     scratch: Scratch,
@@ -1199,12 +1099,17 @@ impl Topology {
     pub async fn start(cluster: bool) -> Result<Self, String> {
         let scratch = Scratch::new()?;
         let mut servers = Vec::new();
-        if cluster {
-            for port in cluster_ports(3) {
-                servers.push(Server::start(&scratch.0, port, true).await?);
-            }
+        let (ports, options) = if cluster {
+            (
+                redis_server::cluster_ports(3),
+                &redis_server::CLUSTER_NODE[..],
+            )
         } else {
-            servers.push(Server::start(&scratch.0, free_port()?, false).await?);
+            (vec![redis_server::free_port()?], &[][..])
+        };
+        for port in ports {
+            let dir = scratch.0.join(format!("redis-{port}"));
+            servers.push(RedisServer::start(&dir, port, options, READY_WITHIN).await?);
         }
         let topology = Self {
             servers,
@@ -1212,24 +1117,19 @@ impl Topology {
             scratch,
         };
         if cluster {
-            topology.form_cluster().await?;
+            redis_server::create_cluster(&topology.servers, READY_WITHIN).await?;
         }
         Ok(topology)
     }
 
     /// What [`Client::connect`] gets: one node's URL, or every master's, comma-separated.
     pub fn client_url(&self) -> String {
-        let nodes: Vec<String> = self
-            .servers
-            .iter()
-            .map(|server| format!("127.0.0.1:{}", server.port))
-            .collect();
-        format!("redis://{}", nodes.join(","))
+        redis_server::nodes_url(&self.servers)
     }
 
     /// Every master's own URL.
     pub fn node_urls(&self) -> Vec<String> {
-        self.servers.iter().map(Server::url).collect()
+        self.servers.iter().map(RedisServer::url).collect()
     }
 
     /// How many servers can be restarted.
@@ -1282,59 +1182,9 @@ impl Topology {
         let server = &mut self.servers[index];
         server.kill();
         tokio::time::sleep(pause).await;
-        server.spawn()?;
-        server.wait_ready().await?;
+        server.start_again().await?;
         if self.cluster {
-            self.wait_cluster_ok().await?;
-        }
-        Ok(())
-    }
-
-    async fn form_cluster(&self) -> Result<(), String> {
-        let mut command = Command::new("redis-cli");
-        command.args(["--cluster", "create"]);
-        for server in &self.servers {
-            command.arg(format!("127.0.0.1:{}", server.port));
-        }
-        command.args(["--cluster-replicas", "0", "--cluster-yes"]);
-        let output = tokio::task::spawn_blocking(move || command.output())
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("cannot run redis-cli (it must be on PATH): {e}"))?;
-        if !output.status.success() {
-            return Err(format!(
-                "redis-cli --cluster create failed: {}{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            ));
-        }
-        self.wait_cluster_ok().await
-    }
-
-    /// Waits until every master says `cluster_state:ok`.
-    async fn wait_cluster_ok(&self) -> Result<(), String> {
-        let end = Instant::now() + Duration::from_secs(60);
-        for server in &self.servers {
-            let client = redis::Client::open(server.url()).map_err(|e| e.to_string())?;
-            loop {
-                let info = async {
-                    let mut conn = client.get_multiplexed_async_connection().await?;
-                    redis::cmd("CLUSTER")
-                        .arg("INFO")
-                        .query_async::<String>(&mut conn)
-                        .await
-                };
-                if info
-                    .await
-                    .is_ok_and(|info| info.contains("cluster_state:ok"))
-                {
-                    break;
-                }
-                if Instant::now() > end {
-                    return Err(format!("the cluster is not ok on port {}", server.port));
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+            redis_server::wait_cluster_ok(&self.servers, READY_WITHIN).await?;
         }
         Ok(())
     }
@@ -1362,29 +1212,6 @@ fn slot_owner(ranges: &Value, slot: u16) -> Option<u16> {
             _ => None,
         }
     })
-}
-
-/// A port on 127.0.0.1 that nothing listens on (at the moment it is returned).
-fn free_port() -> Result<u16, String> {
-    let listener =
-        std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
-    listener
-        .local_addr()
-        .map(|address| address.port())
-        .map_err(|e| e.to_string())
-}
-
-/// `count` ports whose cluster bus ports (port + 10000) are free too.
-fn cluster_ports(count: usize) -> Vec<u16> {
-    let bindable = |port: u16| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok();
-    let mut ports = Vec::new();
-    while ports.len() < count {
-        let port = fastrand::u16(20_000..30_000);
-        if !ports.contains(&port) && bindable(port) && bindable(port + 10_000) {
-            ports.push(port);
-        }
-    }
-    ports
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -7,8 +7,12 @@
     clippy::panic
 )]
 
+mod redis_server;
+
 use std::future::Future;
 use std::time::Duration;
+
+use self::redis_server::RedisServer;
 
 pub use job_redis::testing::TestQueue;
 
@@ -143,12 +147,21 @@ impl redis::aio::ConnectionLike for Raw {
 
 /// A port on 127.0.0.1 that nothing listens on (at the moment it is returned).
 pub fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("a local address").port()
+    redis_server::free_port().unwrap_or_else(|error| panic!("{error}"))
 }
 
-/// The `redis-server` that [`PrivateRedis`] spawns.
-pub const REDIS_SERVER: &str = "/usr/bin/redis-server";
+/// A directory of a test's own under the system's temporary directory.
+fn scratch_dir(what: &str, port: u16) -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir().join(format!(
+        "job-test-{what}-{}-{n}-{port}-{nanos}",
+        std::process::id()
+    ))
+}
 
 /// A `redis-server` of a test's own, on a free port, for tests that kill or restart Redis (the
 /// shared one is never touched). Every write is fsynced to an append-only file in a fresh
@@ -156,10 +169,8 @@ pub const REDIS_SERVER: &str = "/usr/bin/redis-server";
 /// on drop.
 #[derive(Debug)]
 pub struct PrivateRedis {
-    port: u16,
+    server: RedisServer,
     dir: std::path::PathBuf,
-    extra: Vec<String>,
-    child: Option<std::process::Child>,
 }
 
 impl PrivateRedis {
@@ -170,192 +181,97 @@ impl PrivateRedis {
 
     /// Like [`PrivateRedis::start`], with more server options (`&["--requirepass", "right"]`).
     pub async fn start_with(extra: &[&str]) -> Self {
-        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let port = free_port();
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!(
-            "job-test-redis-{}-{n}-{port}-{nanos}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).expect("create the Redis directory");
-        let mut redis = Self {
-            port,
-            dir,
-            extra: extra.iter().map(|&arg| arg.to_owned()).collect(),
-            child: None,
-        };
-        redis.spawn().await;
-        redis
+        let dir = scratch_dir("redis", port);
+        let server = RedisServer::start(&dir, port, extra, Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|error| panic!("{error}"));
+        Self { server, dir }
     }
 
     /// The port it listens on.
     pub fn port(&self) -> u16 {
-        self.port
+        self.server.port()
     }
 
     /// Its URL, without a password.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        self.server.url()
     }
 
     /// Kills the server with SIGKILL (no shutdown, no save) and waits for it to exit.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.server.kill();
     }
 
     /// Starts the server again on the same port and directory (killing it first if it runs),
     /// and waits until it answers PING.
     pub async fn restart(&mut self) {
-        self.kill();
-        self.spawn().await;
-    }
-
-    async fn spawn(&mut self) {
-        let log = self.dir.join("redis.log");
-        let mut command = std::process::Command::new(REDIS_SERVER);
-        command
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args([
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-            ])
-            .arg("--dir")
-            .arg(&self.dir)
-            .arg("--logfile")
-            .arg(&log)
-            .args(&self.extra)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
-        let child = command
-            .spawn()
-            .unwrap_or_else(|error| panic!("cannot start {REDIS_SERVER}: {error}"));
-        self.child = Some(child);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            if self.answers_ping() {
-                return;
-            }
-            let exited = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten());
-            if exited.is_some() || tokio::time::Instant::now() > deadline {
-                let log = std::fs::read_to_string(&log).unwrap_or_default();
-                panic!(
-                    "{REDIS_SERVER} on port {} did not answer PING (exit: {exited:?}); its log:\n{log}",
-                    self.port
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// Whether the server answers PING (`+PONG`, or `-NOAUTH` when it wants a password).
-    fn answers_ping(&self) -> bool {
-        use std::io::{Read, Write};
-        let address = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
-        let Ok(mut stream) =
-            std::net::TcpStream::connect_timeout(&address, Duration::from_millis(200))
-        else {
-            return false;
-        };
-        let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-        if stream.write_all(b"PING\r\n").is_err() {
-            return false;
-        }
-        let mut reply = [0u8; 64];
-        let n = stream.read(&mut reply).unwrap_or(0);
-        reply[..n].starts_with(b"+PONG") || reply[..n].starts_with(b"-NOAUTH")
+        self.server.kill();
+        self.server
+            .start_again()
+            .await
+            .unwrap_or_else(|error| panic!("{error}"));
     }
 }
 
 impl Drop for PrivateRedis {
     fn drop(&mut self) {
-        self.kill();
+        self.server.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
-/// A Redis Cluster of a test's own: three masters (`--cluster-enabled yes`, append-only, on
-/// free ports) joined by `redis-cli --cluster create`. Killed, with their directories, on drop.
+/// A Redis Cluster of a test's own: three masters (append-only, on free ports whose cluster bus
+/// ports are free too) joined by `redis-cli --cluster create`. Killed, with their directories,
+/// on drop.
 #[derive(Debug)]
 pub struct PrivateCluster {
-    nodes: Vec<PrivateRedis>,
+    nodes: Vec<RedisServer>,
+    dir: std::path::PathBuf,
 }
 
 impl PrivateCluster {
     /// Starts three masters, creates the cluster and waits until every node reports
     /// `cluster_state:ok`; panics when that fails.
     pub async fn start() -> Self {
+        let ports = redis_server::cluster_ports(3);
+        let dir = scratch_dir("cluster", ports[0]);
         let mut nodes = Vec::new();
-        for _ in 0..3 {
-            nodes.push(
-                PrivateRedis::start_with(&[
-                    "--cluster-enabled",
-                    "yes",
-                    "--cluster-node-timeout",
-                    "5000",
-                ])
-                .await,
-            );
+        for port in ports {
+            let node = RedisServer::start(
+                &dir.join(port.to_string()),
+                port,
+                &redis_server::CLUSTER_NODE,
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{error}"));
+            nodes.push(node);
         }
-        let cluster = Self { nodes };
-        let addresses: Vec<String> = cluster
-            .nodes
-            .iter()
-            .map(|node| format!("127.0.0.1:{}", node.port()))
-            .collect();
-        let output = std::process::Command::new("redis-cli")
-            .args(["--cluster", "create"])
-            .args(&addresses)
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
-            .output()
-            .unwrap_or_else(|error| panic!("cannot run redis-cli: {error}"));
-        assert!(
-            output.status.success(),
-            "redis-cli --cluster create failed: {}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        for node in &cluster.nodes {
-            let client = redis::Client::open(node.url().as_str()).unwrap();
-            eventually(Duration::from_secs(20), "cluster_state:ok", || async {
-                let mut conn = client.get_multiplexed_async_connection().await.ok()?;
-                let info: String = redis::cmd("CLUSTER")
-                    .arg("INFO")
-                    .query_async(&mut conn)
-                    .await
-                    .ok()?;
-                info.contains("cluster_state:ok").then_some(())
-            })
-            .await;
-        }
+        let cluster = Self { nodes, dir };
+        redis_server::create_cluster(&cluster.nodes, Duration::from_secs(20))
+            .await
+            .unwrap_or_else(|error| panic!("{error}"));
         cluster
     }
 
     /// The cluster URL: every node, comma-separated.
     pub fn url(&self) -> String {
-        let nodes: Vec<String> = self
-            .nodes
-            .iter()
-            .map(|node| format!("127.0.0.1:{}", node.port()))
-            .collect();
-        format!("redis://{}", nodes.join(","))
+        redis_server::nodes_url(&self.nodes)
     }
 
-    /// The nodes, to restart or kill one.
-    pub fn nodes(&mut self) -> &mut [PrivateRedis] {
-        &mut self.nodes
+    /// Each master's own URL.
+    pub fn node_urls(&self) -> Vec<String> {
+        self.nodes.iter().map(RedisServer::url).collect()
+    }
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            node.kill();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
