@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::client::{decode_inserted, insert_invocation};
 use crate::conn::Conn;
-use crate::keys::Shards;
+use crate::keys::{Shards, group_by_shard};
 use crate::reply::Reply;
 use crate::{Error, Result};
 
@@ -67,17 +67,7 @@ async fn run(
         while calls.len() >= IN_FLIGHT {
             let _ = calls.join_next().await;
         }
-        let mut by_shard: Vec<(usize, Vec<Pending>)> = Vec::new();
-        for pending in batch.drain(..) {
-            match by_shard
-                .iter_mut()
-                .find(|(shard, _)| *shard == pending.shard)
-            {
-                Some((_, group)) => group.push(pending),
-                None => by_shard.push((pending.shard, vec![pending])),
-            }
-        }
-        for (shard, group) in by_shard {
+        for (shard, group) in group_by_shard(batch.drain(..), |pending| pending.shard) {
             let prefix = shards.get(shard).prefix().to_owned();
             calls.spawn(send(conn.clone(), prefix, inline_max, group));
         }

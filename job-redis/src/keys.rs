@@ -63,6 +63,23 @@ impl Shard {
     }
 }
 
+/// `items` grouped by the shard `shard_of` gives each, the groups in the order their first item
+/// came, and each group's items in their order.
+pub(crate) fn group_by_shard<T>(
+    items: impl IntoIterator<Item = T>,
+    shard_of: impl Fn(&T) -> usize,
+) -> Vec<(usize, Vec<T>)> {
+    let mut groups: Vec<(usize, Vec<T>)> = Vec::new();
+    for item in items {
+        let shard = shard_of(&item);
+        match groups.iter_mut().find(|(s, _)| *s == shard) {
+            Some((_, group)) => group.push(item),
+            None => groups.push((shard, vec![item])),
+        }
+    }
+    groups
+}
+
 /// The Redis Cluster slot count.
 const SLOTS: u32 = 16_384;
 

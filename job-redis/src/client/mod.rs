@@ -23,7 +23,7 @@ use self::wait::Waiter;
 use crate::batch::Batcher;
 use crate::conn::{Conn, seeds};
 use crate::error::redact;
-use crate::keys::{Shard, Shards};
+use crate::keys::{Shard, Shards, group_by_shard};
 use crate::reply::Reply;
 use crate::{Config, Error, Result, scripts};
 
@@ -242,17 +242,10 @@ impl Client {
             self.check_size(job)?;
         }
         // Each shard's jobs in their order; the answers go back to the callers' order.
-        let mut by_shard: Vec<Vec<usize>> = vec![Vec::new(); self.inner.shards.len()];
-        for (i, job) in jobs.iter().enumerate() {
-            by_shard[self.home(job)].push(i);
-        }
         let mut answers: Vec<Option<Inserted>> = vec![None; jobs.len()];
-        for (shard, indices) in by_shard.iter().enumerate() {
-            if indices.is_empty() {
-                continue;
-            }
-            let group: Vec<&NewJob> = indices.iter().map(|&i| &jobs[i]).collect();
-            for (i, answer) in indices.iter().zip(self.insert_group(shard, &group).await?) {
+        for (shard, rows) in group_by_shard(jobs.iter().enumerate(), |(_, job)| self.home(job)) {
+            let group: Vec<&NewJob> = rows.iter().map(|(_, job)| *job).collect();
+            for ((i, _), answer) in rows.iter().zip(self.insert_group(shard, &group).await?) {
                 answers[*i] = Some(answer);
             }
         }
@@ -547,31 +540,32 @@ impl Backend for Client {
 
     async fn complete(&self, done: &[Completion]) -> Result<Vec<Ack>> {
         let keep = self.inner.config.keep_completed;
-        let groups = by_shard(done.iter().map(|c| c.lease.shard));
-        let calls = groups.iter().map(|(shard, rows)| async move {
-            let mut invocation = scripts::COMPLETE.prepare_invoke();
-            invocation
-                .key(self.inner.shards.get(*shard).prefix())
-                .arg(keep.count)
-                .arg(millis(keep.age))
-                .arg(rows.len());
-            for &row in rows {
-                let completion = &done[row];
-                invocation
-                    .arg(completion.lease.id.to_string())
-                    .arg(completion.lease.token)
-                    .arg(completion.result.as_deref().unwrap_or_default());
-            }
-            Reply::of("complete").flags(self.invoke(&invocation).await?, rows.len())
-        });
-        let answers = futures_util::future::try_join_all(calls).await?;
-        let mut acks = vec![Ack::Lost; done.len()];
-        for ((_, rows), flags) in groups.iter().zip(answers) {
-            for (&row, ok) in rows.iter().zip(flags) {
-                acks[row] = if ok { Ack::Ok } else { Ack::Lost };
-            }
-        }
-        Ok(acks)
+        let flags = self
+            .flags_by_shard(
+                "complete",
+                done,
+                |c| c.lease.shard,
+                |prefix, rows| {
+                    let mut invocation = scripts::COMPLETE.prepare_invoke();
+                    invocation
+                        .key(prefix)
+                        .arg(keep.count)
+                        .arg(millis(keep.age))
+                        .arg(rows.len());
+                    for completion in rows {
+                        invocation
+                            .arg(completion.lease.id.to_string())
+                            .arg(completion.lease.token)
+                            .arg(completion.result.as_deref().unwrap_or_default());
+                    }
+                    invocation
+                },
+            )
+            .await?;
+        Ok(flags
+            .into_iter()
+            .map(|ok| if ok { Ack::Ok } else { Ack::Lost })
+            .collect())
     }
 
     async fn temp_fail(
@@ -661,29 +655,23 @@ impl Backend for Client {
     }
 
     async fn heartbeat(&self, leases: &[Lease]) -> Result<Vec<bool>> {
-        let groups = by_shard(leases.iter().map(|lease| lease.shard));
-        let calls = groups.iter().map(|(shard, rows)| async move {
-            let mut invocation = scripts::HEARTBEAT.prepare_invoke();
-            invocation
-                .key(self.inner.shards.get(*shard).prefix())
-                .arg(rows.len());
-            for &row in rows {
-                let lease = &leases[row];
+        self.flags_by_shard(
+            "heartbeat",
+            leases,
+            |lease| lease.shard,
+            |prefix, rows| {
+                let mut invocation = scripts::HEARTBEAT.prepare_invoke();
+                invocation.key(prefix).arg(rows.len());
+                for lease in rows {
+                    invocation
+                        .arg(lease.id.to_string())
+                        .arg(lease.token)
+                        .arg(millis(lease.duration));
+                }
                 invocation
-                    .arg(lease.id.to_string())
-                    .arg(lease.token)
-                    .arg(millis(lease.duration));
-            }
-            Reply::of("heartbeat").flags(self.invoke(&invocation).await?, rows.len())
-        });
-        let answers = futures_util::future::try_join_all(calls).await?;
-        let mut held = vec![false; leases.len()];
-        for ((_, rows), flags) in groups.iter().zip(answers) {
-            for (&row, ok) in rows.iter().zip(flags) {
-                held[row] = ok;
-            }
-        }
-        Ok(held)
+            },
+        )
+        .await
     }
 
     async fn wait(&self, grab: &Grab<'_>, timeout: Duration) -> Result<()> {
@@ -710,20 +698,35 @@ impl Backend for Client {
     }
 }
 
-/// Row indices grouped by shard, each group in row order.
-fn by_shard(shards: impl Iterator<Item = u16>) -> Vec<(usize, Vec<usize>)> {
-    let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
-    for (row, shard) in shards.enumerate() {
-        let shard = usize::from(shard);
-        match groups.iter_mut().find(|(s, _)| *s == shard) {
-            Some((_, rows)) => rows.push(row),
-            None => groups.push((shard, vec![row])),
-        }
-    }
-    groups
-}
-
 impl Client {
+    /// Runs `script` once per shard that holds some of `items`, all at once, each call built by
+    /// `invocation` from the shard's prefix and its items and answering one flag per item;
+    /// returns the flags in the items' order.
+    async fn flags_by_shard<'a, T>(
+        &self,
+        script: &'static str,
+        items: &'a [T],
+        shard_of: impl Fn(&T) -> u16,
+        invocation: impl Fn(&str, &[&'a T]) -> redis::ScriptInvocation<'static>,
+    ) -> Result<Vec<bool>> {
+        let groups = group_by_shard(items.iter().enumerate(), |(_, item)| {
+            usize::from(shard_of(item))
+        });
+        let calls = groups.iter().map(|(shard, rows)| {
+            let rows: Vec<&T> = rows.iter().map(|(_, item)| *item).collect();
+            let invocation = invocation(self.inner.shards.get(*shard).prefix(), &rows);
+            async move { Reply::of(script).flags(self.invoke(&invocation).await?, rows.len()) }
+        });
+        let answers = futures_util::future::try_join_all(calls).await?;
+        let mut flags = vec![false; items.len()];
+        for ((_, rows), answer) in groups.iter().zip(answers) {
+            for ((row, _), ok) in rows.iter().zip(answer) {
+                flags[*row] = ok;
+            }
+        }
+        Ok(flags)
+    }
+
     /// One shard's GRAB.
     async fn grab_shard(&self, shard: usize, grab: &Grab<'_>, limit: usize) -> Result<Grabbed> {
         let config = &self.inner.config;
