@@ -2,6 +2,7 @@
 //! Redis at a time, or every shard's master at once on a Cluster (a command's keys must share a
 //! slot), with a watchdog, and `CLIENT UNBLOCK` for the waits that lost the race.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use job_core::Grab;
@@ -72,10 +73,7 @@ impl Client {
     /// A dedicated connection for blocking waits on shard `shard`'s keys: to the one Redis, or
     /// to the master that holds the shard's slot.
     async fn waiter(&self, shard: usize) -> Result<Waiter> {
-        let pool = match self.inner.opener {
-            Opener::Single(_) => 0,
-            Opener::Cluster(_) => shard,
-        };
+        let pool = self.pool(shard);
         let idle = self
             .inner
             .waiters
@@ -106,23 +104,7 @@ impl Client {
         let client = match &self.inner.opener {
             Opener::Single(client) => client.clone(),
             Opener::Cluster(seed) => {
-                let known = self
-                    .inner
-                    .masters
-                    .lock()
-                    .ok()
-                    .and_then(|m| m.get(&shard).cloned());
-                let addr = match known {
-                    Some(addr) => addr,
-                    None => {
-                        let slot = self.inner.shards.get(shard).slot();
-                        let addr = self.master_of(slot, seed.addr()).await?;
-                        if let Ok(mut masters) = self.inner.masters.lock() {
-                            masters.insert(shard, addr.clone());
-                        }
-                        addr
-                    }
-                };
+                let addr = self.master_of(shard, seed.addr()).await?;
                 redis::Client::open(seed.clone().set_addr(addr)).map_err(connect_error)?
             }
         };
@@ -133,12 +115,18 @@ impl Client {
     }
 
     fn return_waiter(&self, shard: usize, waiter: Waiter) {
-        let pool = match self.inner.opener {
-            Opener::Single(_) => 0,
-            Opener::Cluster(_) => shard,
-        };
+        let pool = self.pool(shard);
         if let Ok(mut idle) = self.inner.waiters.lock() {
             idle.entry(pool).or_default().push(waiter);
+        }
+    }
+
+    /// The pool of idle wait connections that serves shard `shard`: one for the one Redis, one
+    /// per shard on a Cluster (each connection goes to its shard's master).
+    fn pool(&self, shard: usize) -> usize {
+        match self.inner.opener {
+            Opener::Single(_) => 0,
+            Opener::Cluster(_) => shard,
         }
     }
 
@@ -165,28 +153,31 @@ impl Client {
         matches!(answer, Ok(Value::Int(1)))
     }
 
-    /// The address of the cluster master that holds `slot`, from `CLUSTER SLOTS`, with the
-    /// seed's TLS settings.
-    async fn master_of(&self, slot: u16, seed: &ConnectionAddr) -> Result<ConnectionAddr> {
+    /// The address of the cluster master that holds shard `shard`, with the seed's TLS
+    /// settings: remembered, or read with every other shard's from one `CLUSTER SLOTS`.
+    async fn master_of(&self, shard: usize, seed: &ConnectionAddr) -> Result<ConnectionAddr> {
+        let known = |masters: &HashMap<usize, ConnectionAddr>| masters.get(&shard).cloned();
+        if let Some(addr) = self.inner.masters.lock().ok().and_then(|m| known(&m)) {
+            return Ok(addr);
+        }
         let reply = Reply::of("cluster slots");
         let ranges: Value = redis::cmd("CLUSTER")
             .arg("SLOTS")
             .query_async(&mut self.connection())
             .await?;
+        let mut masters = HashMap::new();
         for range in reply.array(ranges)? {
             let mut parts = reply.array(range)?.into_iter();
             let (Some(start), Some(end), Some(master)) = (parts.next(), parts.next(), parts.next())
             else {
                 continue;
             };
-            if !(reply.int(&start)?..=reply.int(&end)?).contains(&i64::from(slot)) {
-                continue;
-            }
+            let slots = reply.int(&start)?..=reply.int(&end)?;
             let mut master = reply.array(master)?.into_iter();
             let host = reply.string(master.next().unwrap_or_default())?;
             let port = u16::try_from(reply.int(&master.next().unwrap_or_default())?)
                 .map_err(|_| reply.error("bad port"))?;
-            return Ok(match seed {
+            let addr = match seed {
                 ConnectionAddr::TcpTls {
                     insecure,
                     tls_params,
@@ -198,9 +189,21 @@ impl Client {
                     tls_params: tls_params.clone(),
                 },
                 _ => ConnectionAddr::Tcp(host, port),
-            });
+            };
+            for (index, held) in self.inner.shards.iter() {
+                if slots.contains(&i64::from(held.slot())) {
+                    masters.insert(index, addr.clone());
+                }
+            }
         }
-        Err(reply.error(format!("no master holds slot {slot}")))
+        let addr = known(&masters).ok_or_else(|| {
+            let slot = self.inner.shards.get(shard).slot();
+            reply.error(format!("no master holds slot {slot}"))
+        })?;
+        if let Ok(mut cached) = self.inner.masters.lock() {
+            *cached = masters;
+        }
+        Ok(addr)
     }
 
     /// The wake markers on shard `shard` of every queue `grab` may take from: each type's own,
