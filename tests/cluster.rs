@@ -338,7 +338,7 @@ async fn a_repeated_forward_inserts_nothing() {
         extras.to_string()
     ]);
     let entry = serde_json::json!([prefixes[2], row]).to_string();
-    let mut raw = support::raw_connection().await;
+    let mut raw = q.connection();
     let outbox = format!("{}outbox", prefixes[0]);
     let push = |times: usize| {
         let mut cmd = redis::cmd("RPUSH");

@@ -12,7 +12,7 @@ use job::redis::{Client, Config, Error};
 use job::{Context, Failure, JobId, JobSet, JobState, NewJob, Outcome, Run};
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
-use support::{PrivateRedis, chain, eventually, free_port, queue, queue_with, raw_connection};
+use support::{PrivateRedis, chain, eventually, free_port, queue, queue_with};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -232,7 +232,7 @@ async fn corrupted_job_hash_is_a_protocol_error_not_a_panic() {
     let bad_state = c.enqueue(Sleepy { millis: 0 }).await.unwrap();
     let no_type = c.enqueue(Sleepy { millis: 0 }).await.unwrap();
     let key = |id: JobId| format!("{}:{{0}}:j:{id}", c.namespace());
-    let mut raw = raw_connection().await;
+    let mut raw = q.connection();
     let _: () = raw.hset(key(bad_state), "s", "bogus").await.unwrap();
     let _: () = raw.hdel(key(no_type), "t").await.unwrap();
 

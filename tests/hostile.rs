@@ -12,7 +12,7 @@ use job::redis::{Client, Config, Error};
 use job::{Backend, Context, Failure, Grab, JobId, JobSet, JobState, NewJob, Outcome, Run};
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
-use support::{PrivateRedis, chain, eventually, holder, queue, raw_connection};
+use support::{PrivateRedis, chain, eventually, holder, queue};
 use tokio_util::sync::CancellationToken;
 
 #[derive(job::Job, Serialize, Deserialize)]
@@ -90,7 +90,7 @@ async fn wrong_type_queue_key_refuses_enqueue_and_loses_nothing() {
     c.insert(urgent.clone()).await.unwrap();
 
     let list = format!("{}:{{0}}:l:h.victim", c.namespace());
-    let mut raw = raw_connection().await;
+    let mut raw = q.connection();
     let _: () = raw.set(&list, "x").await.unwrap();
 
     // One job: refused, naming the key and both types; nothing stored.

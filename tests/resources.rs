@@ -57,7 +57,7 @@ struct App {
     order: Mutex<HashMap<String, Vec<u32>>>,
     log: Mutex<Vec<String>>,
     /// Where steps also record their order in Redis: a connection and a key prefix.
-    recorder: Option<(support::Raw, String)>,
+    recorder: Option<(job_redis::testing::Connection, String)>,
 }
 
 impl App {
@@ -206,7 +206,7 @@ async fn resource_jobs_run_one_at_a_time_in_order_under_16_workers_and_failures(
     q.client().insert_many(&jobs).await.unwrap();
     let prefix = format!("{}:test-order:", q.client().namespace());
     let app = Arc::new(App {
-        recorder: Some((support::raw_connection().await, prefix.clone())),
+        recorder: Some((q.connection(), prefix.clone())),
         ..App::default()
     });
     let total = jobs.len();
@@ -228,7 +228,7 @@ async fn resource_jobs_run_one_at_a_time_in_order_under_16_workers_and_failures(
         1,
         "two jobs of one resource ran at once"
     );
-    let mut raw = support::raw_connection().await;
+    let mut raw = q.connection();
     for instance in &instances {
         let recorded: Vec<u32> = redis::cmd("LRANGE")
             .arg(format!("{prefix}{instance}"))

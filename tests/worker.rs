@@ -466,7 +466,7 @@ async fn a_handler_whose_lease_is_lost_is_cancelled_and_its_outcome_refused() {
     app.started.notified().await;
     // Make the lease run out now, as a long GC pause or a network partition would, and let
     // another worker take the job.
-    let raw = support::raw_connection().await;
+    let raw = q.connection();
     let prefix = q.shard_prefix_of(id).await.unwrap().unwrap();
     let leases = format!("{prefix}leases");
     let h = support::holder();

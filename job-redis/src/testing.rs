@@ -21,7 +21,9 @@ use std::time::Duration;
 
 use job_core::{Dispatch, Job, JobId, Worker};
 use redis::AsyncCommands;
+use redis::aio::ConnectionLike;
 
+use crate::conn::Conn;
 use crate::{Client, Config, Error, Result};
 
 /// The environment variable naming the Redis tests use (default `redis://127.0.0.1:6379`).
@@ -97,6 +99,13 @@ impl TestQueue {
         Worker::<S, State, Client>::new(self.client.clone(), state)
             .drain(limit)
             .await
+    }
+
+    /// Returns a connection to the test's Redis (a cluster connection on a Cluster), for tests
+    /// that read or tamper with stored keys: any redis command runs on it.
+    #[must_use]
+    pub fn connection(&self) -> Connection {
+        Connection(self.client.connection())
     }
 
     /// Returns the key prefix of every shard of the namespace (`<namespace>:{<tag>}:`), for
@@ -193,5 +202,42 @@ impl TestQueue {
             }
         }
         Ok(())
+    }
+}
+
+/// The connection [`TestQueue::connection`] returns: the client's own, one Redis or a Cluster.
+#[derive(Clone)]
+pub struct Connection(Conn);
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = if self.0.is_cluster() {
+            "cluster"
+        } else {
+            "single"
+        };
+        f.debug_tuple("Connection").field(&kind).finish()
+    }
+}
+
+impl ConnectionLike for Connection {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        self.0.req_packed_command(cmd)
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        self.0.req_packed_commands(pipeline, offset, count)
+    }
+
+    fn get_db(&self) -> i64 {
+        self.0.get_db()
     }
 }
