@@ -589,3 +589,24 @@ async fn delayed_jobs_wait_for_their_time() {
     );
     q.cleanup().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_completion_repeated_in_one_batch_completes_once() {
+    // Without retention the job's deletion waits for the batch's end, where it is shared.
+    let config = job::redis::Config::new().keep_completed(job::redis::Retention::none());
+    let q = queue_with("complete_twice", config).await;
+    let c = q.client();
+    c.insert(NewJob::new(&A { n: 1 }).unwrap()).await.unwrap();
+    let held = grab_one(c, "test.a", LEASE, &holder()).await;
+    let done = job::Completion::new(held.lease, None);
+    // The second row must see the first one's end.
+    assert_eq!(
+        c.complete(&[done.clone(), done]).await.unwrap(),
+        [Ack::Ok, Ack::Lost]
+    );
+    assert!(
+        c.details(held.lease.id).await.unwrap().is_none(),
+        "completed and deleted"
+    );
+    q.cleanup().await.unwrap();
+}
