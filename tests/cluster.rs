@@ -125,17 +125,9 @@ async fn one_type_spans_every_master_and_workers_fetch_from_every_shard() {
         ids.push(client.enqueue(Plain { n }).await.unwrap());
     }
     // Every master holds some of the namespace's keys.
-    for node in cluster.node_urls() {
-        let mut conn = redis::Client::open(node.as_str())
-            .unwrap()
-            .get_multiplexed_async_connection()
-            .await
-            .unwrap();
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg("cluster:span:*")
-            .query_async(&mut conn)
-            .await
-            .unwrap();
+    let mut keys = redis::cmd("KEYS");
+    keys.arg("cluster:span:*");
+    for (node, keys) in on_each_master::<Vec<String>>(&cluster, &keys).await {
         assert!(!keys.is_empty(), "master {node} holds no job");
     }
     let app = std::sync::Arc::new(App::default());
@@ -291,20 +283,30 @@ async fn an_idle_worker_is_woken_from_any_shard_and_keeps_its_connections() {
     running.await.unwrap().unwrap();
 }
 
-/// Connections every master has accepted so far.
-async fn connections_received(cluster: &PrivateCluster) -> i64 {
-    let mut total = 0;
+/// Runs `cmd` on each master, on a plain connection of its own; the answers with each URL.
+async fn on_each_master<T: redis::FromRedisValue>(
+    cluster: &PrivateCluster,
+    cmd: &redis::Cmd,
+) -> Vec<(String, T)> {
+    let mut answers = Vec::new();
     for node in cluster.node_urls() {
         let mut conn = redis::Client::open(node.as_str())
             .unwrap()
             .get_multiplexed_async_connection()
             .await
             .unwrap();
-        let info: String = redis::cmd("INFO")
-            .arg("stats")
-            .query_async(&mut conn)
-            .await
-            .unwrap();
+        let answer = cmd.query_async(&mut conn).await.unwrap();
+        answers.push((node, answer));
+    }
+    answers
+}
+
+/// Connections every master has accepted so far.
+async fn connections_received(cluster: &PrivateCluster) -> i64 {
+    let mut total = 0;
+    let mut stats = redis::cmd("INFO");
+    stats.arg("stats");
+    for (_, info) in on_each_master::<String>(cluster, &stats).await {
         total += info
             .lines()
             .find_map(|line| line.strip_prefix("total_connections_received:"))
