@@ -20,11 +20,13 @@ stop_cluster() {
 }
 trap stop_cluster EXIT
 
-free_port() { # a port nothing listens on now
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+cluster_port() { # a port nothing listens on now, nor on its cluster bus port (port + 10000);
+  # both below Linux's ephemeral range (32768-), so no client socket takes them meanwhile
   local port
   while :; do
-    port=$((20000 + RANDOM % 20000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    port=$((20000 + RANDOM % 2768))
+    if ! listening "$port" && ! listening $((port + 10000)) && [[ " ${NODES[*]} " != *":$port "* ]]; then
       echo "$port"
       return
     fi
@@ -33,7 +35,7 @@ free_port() { # a port nothing listens on now
 
 NODES=()
 for _ in 1 2 3; do
-  port=$(free_port)
+  port=$(cluster_port)
   mkdir -p "$DIR/$port"
   "$REDIS_SERVER" --port "$port" --bind 127.0.0.1 --cluster-enabled yes \
     --cluster-config-file nodes.conf --dir "$DIR/$port" --save '' --appendonly no \
@@ -47,7 +49,11 @@ for node in "${NODES[@]}"; do
     sleep 0.05
   done
 done
-redis-cli --cluster create "${NODES[@]}" --cluster-replicas 0 --cluster-yes >/dev/null
+if ! redis-cli --cluster create "${NODES[@]}" --cluster-replicas 0 --cluster-yes >"$DIR/create.log" 2>&1; then
+  echo "redis-cli --cluster create failed:"; cat "$DIR/create.log"
+  for node in "${NODES[@]}"; do echo "== $node"; tail -20 "$DIR/${node#*:}/redis.log"; done
+  exit 1
+fi
 for node in "${NODES[@]}"; do
   for _ in $(seq 1 200); do
     redis-cli -p "${node#*:}" cluster info | grep -q cluster_state:ok && break

@@ -152,12 +152,13 @@ pub fn free_port() -> Result<u16, String> {
         .map_err(|e| e.to_string())
 }
 
-/// `count` ports for Cluster nodes: each free, and its cluster bus port (port + 10000) too.
+/// `count` ports for Cluster nodes: each free, and its cluster bus port (port + 10000) too,
+/// both below Linux's ephemeral range (32768 on), so no client socket takes them meanwhile.
 pub fn cluster_ports(count: usize) -> Vec<u16> {
     let bindable = |port: u16| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok();
     let mut ports = Vec::new();
     while ports.len() < count {
-        let port = fastrand::u16(20_000..30_000);
+        let port = fastrand::u16(20_000..22_768);
         if !ports.contains(&port) && bindable(port) && bindable(port + 10_000) {
             ports.push(port);
         }
