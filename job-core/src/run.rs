@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
+use crate::worker::Leases;
 use crate::{Backend, Error, Failure, FailureRecord, Job, JobId, Lease, Outcome};
 
 /// A typed handler: how a job of this type runs, with shared state `State`.
@@ -36,6 +37,7 @@ pub struct Context<State> {
     state: Arc<State>,
     cancel: CancellationToken,
     ops: Arc<dyn LeaseOps>,
+    leases: Arc<Leases>,
 }
 
 impl<State> Context<State> {
@@ -45,6 +47,7 @@ impl<State> Context<State> {
         state: Arc<State>,
         cancel: CancellationToken,
         ops: Arc<dyn LeaseOps>,
+        leases: Arc<Leases>,
     ) -> Self {
         Self {
             lease,
@@ -52,6 +55,7 @@ impl<State> Context<State> {
             state,
             cancel,
             ops,
+            leases,
         }
     }
 
@@ -71,13 +75,21 @@ impl<State> Context<State> {
         self.lease.token
     }
 
+    /// Returns the job's lease (id, token, duration and shard), for a handler that calls the
+    /// backend about its own job.
+    pub fn lease(&self) -> Lease {
+        self.lease
+    }
+
     /// Returns the worker's shared state.
     pub fn state(&self) -> &State {
         &self.state
     }
 
-    /// Whether the job should stop: its lease was lost, its timeout passed, or the worker is
-    /// shutting down past its grace period.
+    /// Whether the job should stop: its lease was lost or is running out unrenewed, its timeout
+    /// passed, or the worker is shutting down past its grace period. A handler that does not
+    /// stop is aborted at its next `.await` shortly after (never later than its lease's local
+    /// deadline).
     pub fn is_cancelled(&self) -> bool {
         self.cancel.is_cancelled()
     }
@@ -94,7 +106,9 @@ impl<State> Context<State> {
     /// [`Error::LeaseLost`] when another worker holds the job now (the handler should stop);
     /// [`Error::Backend`] when the backend cannot be reached.
     pub async fn heartbeat(&self) -> Result<(), Error> {
+        let sent = tokio::time::Instant::now();
         if self.ops.heartbeat(self.lease).await? {
+            self.leases.renewed(sent, &[self.lease], &[true]);
             Ok(())
         } else {
             self.cancel.cancel();

@@ -7,12 +7,15 @@
     clippy::panic
 )]
 
+mod proxy;
 mod redis_server;
 
 use std::future::Future;
 use std::time::Duration;
 
 use self::redis_server::RedisServer;
+
+pub use self::proxy::StallProxy;
 
 pub use job_redis::testing::TestQueue;
 

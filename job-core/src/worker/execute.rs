@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -20,12 +21,15 @@ use super::heartbeat::Leases;
 use super::persist;
 use crate::error::chain;
 
-/// How long a cancelled handler may take to return before it is aborted.
+/// How long a cancelled handler may take to return before it is aborted (less when its lease
+/// runs out sooner).
 const CANCEL_GRACE: Duration = Duration::from_secs(1);
 
 /// Everything one job's task needs.
 pub(crate) struct Run<S, State, B> {
     pub(crate) job: GrabbedJob,
+    /// When the grab that leased the job was sent: the lease counts from then.
+    pub(crate) sent: Instant,
     pub(crate) backend: B,
     pub(crate) state: Arc<State>,
     pub(crate) ops: Arc<dyn LeaseOps>,
@@ -46,6 +50,9 @@ enum Ended {
     TimedOut(Duration),
     /// The lease was lost: another worker owns the job now; write nothing.
     LeaseLost,
+    /// The lease ran out unrenewed (Redis unreachable or the connection stalled): another
+    /// worker may own the job now; write nothing.
+    LeaseRanOut,
     /// Shutdown's grace period ran out: hand the job back.
     Aborted,
 }
@@ -78,7 +85,7 @@ where
                 }
             };
             let cancel = CancellationToken::new();
-            self.leases.insert(lease, cancel.clone());
+            self.leases.insert(lease, cancel.clone(), self.sent);
             tracing::debug!("job started");
             let ended = self.run_handler(job, &options, cancel).await;
             self.leases.remove(&lease);
@@ -89,12 +96,14 @@ where
     }
 
     async fn run_handler(&self, job: S, options: &JobOptions, cancel: CancellationToken) -> Ended {
+        let lease = self.job.lease;
         let cx = Context::new(
-            self.job.lease,
+            lease,
             self.job.attempt,
             self.state.clone(),
             cancel.clone(),
             self.ops.clone(),
+            self.leases.clone(),
         );
         let mut handle = tokio::spawn(async move { job.dispatch(&cx).await }.in_current_span());
         let timeout = async {
@@ -115,16 +124,25 @@ where
             },
             limit = timeout => Ended::TimedOut(limit),
             () = cancel.cancelled() => Ended::LeaseLost,
+            () = self.leases.running_out(&lease) => Ended::LeaseRanOut,
             () = self.abort.cancelled() => Ended::Aborted,
         };
         // Cooperative first: the handler sees `cx.cancelled()` and may stop cleanly; past the
-        // grace it is aborted. What it returns then is not written: the decision is made.
+        // grace, and never later than the lease's local deadline, its task is aborted, and
+        // waited for, so it has stopped before Redis may hand the job to another worker. What
+        // it returns then is not written: the decision is made.
         cancel.cancel();
-        if tokio::time::timeout(CANCEL_GRACE, &mut handle)
+        let now = Instant::now();
+        let abort_at = match self.leases.stop_by(&lease) {
+            Some(stop_by) => stop_by.min(now + CANCEL_GRACE),
+            None => now + CANCEL_GRACE,
+        };
+        if tokio::time::timeout_at(abort_at, &mut handle)
             .await
             .is_err()
         {
             handle.abort();
+            let _ = handle.await;
         }
         ended
     }
@@ -216,6 +234,12 @@ where
             }
             Ended::LeaseLost => {
                 tracing::warn!("lease lost; the job is another worker's now");
+                return;
+            }
+            Ended::LeaseRanOut => {
+                tracing::warn!(
+                    "lease ran out unrenewed; handler stopped, the job may be another worker's now"
+                );
                 return;
             }
             Ended::Aborted => {

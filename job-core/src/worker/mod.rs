@@ -19,7 +19,7 @@ use crate::error::chain;
 use crate::run::LeaseOps;
 use crate::{Backend, Dispatch, Error, Grab, Holder};
 
-use self::heartbeat::Leases;
+pub(crate) use self::heartbeat::Leases;
 
 /// Runs the jobs of a [`JobSet`](crate::JobSet) `S` with shared state `State`, on backend `B`.
 ///
@@ -280,6 +280,7 @@ where
                 continue;
             }
             lingered = false;
+            let sent = tokio::time::Instant::now();
             let grab = Grab::new(
                 &self.types,
                 free.min(config.max_grab),
@@ -346,6 +347,7 @@ where
                 let ops: Arc<dyn LeaseOps> = Arc::new(self.worker.backend.clone());
                 let run = execute::Run::<S, State, B> {
                     job,
+                    sent,
                     backend: self.worker.backend.clone(),
                     state: self.worker.state.clone(),
                     ops,
