@@ -1,6 +1,7 @@
 //! Shared test harness: a fresh namespace per test, and polling with a deadline.
 #![allow(
     dead_code,
+    unused_imports,
     unreachable_pub,
     clippy::unwrap_used,
     clippy::expect_used,
