@@ -10,6 +10,7 @@ mod details;
 mod error;
 mod id;
 mod job;
+pub mod limits;
 mod outcome;
 mod run;
 mod set;

@@ -1,22 +1,29 @@
 -- cancel.lua: CANCEL: end a job that has not started (ready, delayed, or blocked behind its
--- resource).
+-- resource). A cancelled priority-0 job's entry stays in its ready list until a grab pops it and
+-- skips it: taking it out would walk the list. Every step here is O(log n).
 -- KEYS[1] shard prefix
--- ARGV[1] id  ARGV[2] done keep count  ARGV[3] done max age ms
+-- ARGV[1] settings (see common.lua)  ARGV[2] id
 -- returns: 'cancelled', 'missing', or the state that prevents it ('running', 'completed', ...)
-local id = ARGV[1]
-local keep, age = int(ARGV[2], 'done_keep'), int(ARGV[3], 'done_age')
+load_settings()
+local id = ARGV[2]
 local f = redis.call('HMGET', P .. 'j:' .. id, 's', 't', 'rq', 'p')
 if not f[1] then
   return 'missing'
 end
 if f[1] == 'ready' then
-  unready(id, queue_of(f[2], f[3]), f[4])
+  if (tonumber(f[4]) or 0) ~= 0 then
+    redis.call('ZREM', P .. 'r:' .. queue_of(f[2], f[3]), id)
+  else
+    -- Its list entry stays, counted here: the grab that pops it skips it, even if a retry has
+    -- made the job ready again meanwhile (its new entry, further back, is the one that counts).
+    redis.call('HINCRBY', P .. 'j:' .. id, 'sk', 1)
+  end
 elseif f[1] == 'delayed' then
   redis.call('ZREM', P .. 'delayed', id)
 elseif f[1] ~= 'blocked' then
   return f[1]
 end
 local now = now_ms()
-finish(id, 'cancelled', now, keep, age)
-prune('done', now, keep, age)
+finish(id, 'cancelled', now)
+prune('done', now, 1)
 return 'cancelled'

@@ -1,6 +1,7 @@
 -- common.lua: helpers shared by every transition script (prepended to each one when loaded).
 -- KEYS[1] is always the shard prefix `<ns>:{<shard>}:`; every key is built from it, so all keys
--- of a script share one hash tag.
+-- of a script share one hash tag. Every script that writes takes the client's settings as ARGV[1]
+-- (see `settings`).
 local P = KEYS[1]
 
 local function now_ms()
@@ -18,6 +19,23 @@ end
 
 local function fmt(n)
   return string.format('%.0f', n)
+end
+
+-- The client's settings, ARGV[1] of every script that writes: seven integers, comma-separated:
+-- history cap, completed keep count, completed max age ms, failed keep count, failed max age ms,
+-- max lease expiries, inline args max (bytes). Read once per call by `load_settings`.
+local S = nil
+
+local function load_settings()
+  local v = {}
+  for n in string.gmatch(ARGV[1] or '', '[^,]+') do
+    v[#v + 1] = int(n, 'settings')
+  end
+  if #v ~= 7 then
+    error('ERR job: bad settings `' .. tostring(ARGV[1]) .. '`')
+  end
+  S = { cap = v[1], done_keep = v[2], done_age = v[3], failed_keep = v[4], failed_age = v[5],
+        max_expiries = v[6], inline_max = v[7] }
 end
 
 -- Runs `command` [`key`] with `items` as its arguments, 1000 at a time (Lua's stack limits
@@ -43,7 +61,8 @@ local P0 = 127 * 17592186044416
 
 -- A job's queue: its type, plus the capabilities it requires (`<type>|gpu,region=eu`). Each
 -- queue has its own ready list `l:<queue>`, ready set `r:<queue>` and wake markers
--- `w:<queue>`, so a grab never scans jobs it cannot take.
+-- `w:<queue>`, so a grab never scans jobs it cannot take. Types never contain `|` and
+-- capabilities never `|` or `,` (the client refuses them), so queues never collide.
 local function queue_of(jtype, reqs)
   if reqs and reqs ~= '' then
     return jtype .. '|' .. reqs
@@ -51,10 +70,20 @@ local function queue_of(jtype, reqs)
   return jtype
 end
 
+-- Records that a type has jobs with requirement set `reqs`, so workers look at that queue. A new
+-- set wakes the type's workers, so they learn to wait on its markers too. A grab forgets sets
+-- whose queues are empty; this adds them back whenever a job of theirs becomes ready.
+local function use_requirements(jtype, reqs)
+  if reqs and reqs ~= '' and redis.call('SADD', P .. 'q:' .. jtype, reqs) == 1 then
+    redis.call('ZADD', P .. 'w:' .. jtype, 0, 'r')
+  end
+end
+
 -- Puts a ready job in its queue: priority-0 jobs (nearly all) in the list `l:<queue>`, at the
 -- back, or at the front (`front`: a job handed back or whose lease ran out); prioritized jobs in
 -- the sorted set `r:<queue>` by (priority, seq). A list entry costs a few bytes where a sorted
--- set entry costs about a hundred, and pushing and popping it is O(1).
+-- set entry costs about a hundred, and pushing and popping it is O(1). A list may also hold
+-- entries of jobs that are no longer ready there (cancelled): a grab skips them.
 local function push_ready(id, queue, priority, seq, front)
   if (priority or 0) == 0 then
     redis.call(front and 'LPUSH' or 'RPUSH', P .. 'l:' .. queue, id)
@@ -63,17 +92,9 @@ local function push_ready(id, queue, priority, seq, front)
   end
 end
 
--- Takes a ready job out of its queue. For a priority-0 job that is an LREM, which walks the list:
--- only cancel and a failed resource creation do it, never the hot path.
-local function unready(id, queue, priority)
-  if (tonumber(priority) or 0) == 0 then
-    redis.call('LREM', P .. 'l:' .. queue, 1, id)
-  else
-    redis.call('ZREM', P .. 'r:' .. queue, id)
-  end
-end
-
-local function make_ready(id, queue, priority, seq, front)
+local function make_ready(id, jtype, reqs, priority, seq, front)
+  local queue = queue_of(jtype, reqs)
+  use_requirements(jtype, reqs)
   push_ready(id, queue, priority, seq, front)
   redis.call('ZADD', P .. 'w:' .. queue, 0, 'r')
   redis.call('HSET', P .. 'j:' .. id, 's', 'ready')
@@ -89,55 +110,72 @@ end
 -- Makes a job that may run (or its resource's head) ready, or delayed when its run-at is ahead.
 local function make_eligible(id, now)
   local f = redis.call('HMGET', P .. 'j:' .. id, 't', 'rq', 'p', 'q', 'ra')
-  local queue = queue_of(f[1], f[2])
   local run_at = tonumber(f[5])
   if run_at and run_at > now then
-    make_delayed(id, queue, run_at)
+    make_delayed(id, queue_of(f[1], f[2]), run_at)
   else
-    make_ready(id, queue, tonumber(f[3]), tonumber(f[4]))
+    make_ready(id, f[1], f[2], tonumber(f[3]), tonumber(f[4]))
   end
 end
 
--- Appends a failure record and trims the history to `cap` entries.
-local function push_failure(id, now, attempt, kind, message, holder, cap)
+-- Appends a failure record and trims the history to the newest `S.cap` entries (none at 0).
+local function push_failure(id, now, attempt, kind, message, holder)
+  if S.cap <= 0 then
+    return
+  end
   local record = cjson.encode({ t = now, a = attempt, k = kind, m = message, w = holder or '' })
   local key = P .. 'e:' .. id
   redis.call('RPUSH', key, record)
-  if cap > 0 then
-    redis.call('LTRIM', key, -cap, -1)
-  end
+  redis.call('LTRIM', key, -S.cap, -1)
   -- Marks that the history key exists, so deleting the job knows which keys it has.
   redis.call('HSET', P .. 'j:' .. id, 'e', 1)
 end
 
--- Deletes a job's keys, whichever of them exist.
-local function delete_job(id)
-  redis.call('UNLINK', P .. 'j:' .. id, P .. 'a:' .. id, P .. 'e:' .. id)
+-- Each call prunes what it added to a retention index plus this many, so a backlog drains.
+local PRUNE_EXTRA = 100
+
+-- Deletes the oldest jobs of a retention index (`done` or `failed`) beyond its count or older
+-- than its age: at most `added + PRUNE_EXTRA` per call, so the index never grows past its count
+-- by more than one call's additions, and a call never runs long. `added` is how many jobs the
+-- calling script put in the index. Returns how many it deleted.
+local function prune(index, now, added)
+  local keep, age = S.done_keep, S.done_age
+  if index == 'failed' then
+    keep, age = S.failed_keep, S.failed_age
+  end
+  if keep <= 0 then
+    return 0 -- such jobs are deleted when they end
+  end
+  local key = P .. index
+  -- Both the surplus and the expired are the lowest-scored entries: one prefix to remove.
+  local n = math.max(redis.call('ZCARD', key) - keep, redis.call('ZCOUNT', key, '-inf', fmt(now - age)))
+  n = math.min(n, added + PRUNE_EXTRA)
+  if n <= 0 then
+    return 0
+  end
+  local ids = redis.call('ZRANGE', key, 0, n - 1)
+  redis.call('ZREMRANGEBYRANK', key, 0, n - 1)
+  local keys = {}
+  for _, id in ipairs(ids) do
+    keys[#keys + 1] = P .. 'j:' .. id
+    keys[#keys + 1] = P .. 'a:' .. id
+    keys[#keys + 1] = P .. 'e:' .. id
+  end
+  sliced('UNLINK', nil, keys)
+  return #ids
 end
 
--- Removes the oldest entries of a retention index (`done` or `failed`) beyond `keep` entries or
--- older than `max_age` ms, deleting their jobs; bounded per call so a script never runs long.
--- Every script that ends jobs calls it once, at its end.
-local function prune(index, now, keep, max_age)
+-- When the oldest job of a retention index expires (ms), or nil when it keeps none.
+local function next_expiry(index)
+  local keep, age = S.done_keep, S.done_age
+  if index == 'failed' then
+    keep, age = S.failed_keep, S.failed_age
+  end
   if keep <= 0 then
-    return
+    return nil
   end
-  index = P .. index
-  local budget = 20
-  local old = redis.call('ZRANGEBYSCORE', index, '-inf', fmt(now - max_age), 'LIMIT', 0, budget)
-  for _, id in ipairs(old) do
-    redis.call('ZREM', index, id)
-    delete_job(id)
-  end
-  budget = budget - #old
-  local over = redis.call('ZCARD', index) - keep
-  if over > 0 and budget > 0 then
-    local extra = redis.call('ZRANGE', index, 0, math.min(over, budget) - 1)
-    for _, id in ipairs(extra) do
-      redis.call('ZREM', index, id)
-      delete_job(id)
-    end
-  end
+  local first = redis.call('ZRANGE', P .. index, 0, 0, 'WITHSCORES')
+  return first[2] and tonumber(first[2]) + age
 end
 
 -- Frees a job's unique key, if the job still owns it.
@@ -147,73 +185,118 @@ local function free_unique(id, ukey)
   end
 end
 
+-- Resources. Each has a FIFO `res:<rk>`, a sorted set of its jobs by position (only the head may
+-- be ready, delayed or running; the rest are `blocked`), and `rfx:<rk>`, the create and delete
+-- jobs among them. `rx` holds the resources that exist, `rc` the last create or delete of a
+-- resource that left its FIFO without completing (named when the jobs that needed it fail), and
+-- `rv` the resources whose heads still need a check (see `promote_head`).
+
+local function is_effect(fx)
+  return fx == 'create' or fx == 'delete'
+end
+
 -- Whether a resource exists now.
 local function resource_exists(rk)
   return redis.call('SISMEMBER', P .. 'rx', rk) == 1
 end
 
--- Makes the head of a resource's FIFO eligible to run, if it waits for its turn.
-local function promote_head(rk, now)
-  local head = redis.call('LINDEX', P .. 'res:' .. rk, 0)
-  if head and redis.call('HGET', P .. 'j:' .. head, 's') == 'blocked' then
-    make_eligible(head, now)
+-- Whether a resource will exist once every job in its FIFO has run: the last create or delete
+-- queued decides (a create is predicted to succeed; after a delete it is gone either way), else
+-- whether it exists now. Checked at enqueue by jobs that need it.
+local function predicted(rk)
+  local last = redis.call('ZRANGE', P .. 'rfx:' .. rk, -1, -1)[1]
+  if last then
+    return redis.call('HGET', P .. 'j:' .. last, 'fx') == 'create'
   end
+  return resource_exists(rk)
 end
+
+-- Adds a job to the back of its resource's FIFO at position `pos`; true when it is the head.
+local function join_resource(id, rk, fx, pos)
+  redis.call('ZADD', P .. 'res:' .. rk, fmt(pos), id)
+  if is_effect(fx) then
+    redis.call('ZADD', P .. 'rfx:' .. rk, fmt(pos), id)
+  end
+  return redis.call('ZCARD', P .. 'res:' .. rk) == 1
+end
+
+-- How many blocked heads a call may fail for a missing resource (each about ten commands);
+-- the rest wait in `rv` for the next grab.
+local heads_left = 100
 
 local finish
 
--- Re-checks a resource's FIFO from its real state, after a create or delete left the queue
--- (failed or cancelled): jobs that need the resource and will not have it fail for good,
--- naming `cause`. Records the new prediction. Walks the whole FIFO: this is the rare path.
-local function revalidate(rk, cause, now, keep, age, cap)
-  local list = P .. 'res:' .. rk
-  local exists = resource_exists(rk)
-  local ids = redis.call('LRANGE', list, 0, -1)
-  for _, id in ipairs(ids) do
-    local fx = redis.call('HGET', P .. 'j:' .. id, 'fx')
-    if (fx == 'update' or fx == 'delete') and not exists then
-      redis.call('LREM', list, 1, id)
-      local attempts = tonumber(redis.call('HGET', P .. 'j:' .. id, 'a')) or 0
-      push_failure(id, now, attempts, 'resource',
-        'resource `' .. rk .. '` will not exist: job ' .. cause .. ' that would create it (or keep it) did not complete',
-        nil, cap)
-      redis.call('ZREM', P .. 'delayed', id)
-      local f = redis.call('HMGET', P .. 'j:' .. id, 't', 'rq', 'p', 's')
-      if f[4] == 'ready' then
-        unready(id, queue_of(f[1], f[2]), f[3])
-      end
-      finish(id, 'failed', now, keep, age, cap, true)
-    elseif fx == 'create' then
-      exists = true
-    elseif fx == 'delete' then
-      exists = false
-    end
+-- Fails a head that needs a resource that does not exist, now that its turn came.
+local function fail_missing(id, rk, now)
+  redis.call('ZREM', P .. 'res:' .. rk, id)
+  redis.call('ZREM', P .. 'rfx:' .. rk, id)
+  local cause = redis.call('HGET', P .. 'rc', rk)
+  local why = 'resource `' .. rk .. '` does not exist when this job\'s turn came'
+  if cause then
+    why = why .. ': job ' .. cause .. ' that would create it (or keep it) did not complete'
   end
-  if redis.call('LLEN', list) == 0 then
-    redis.call('HDEL', P .. 'rp', rk)
-  else
-    redis.call('HSET', P .. 'rp', rk, exists and 1 or 0)
+  local attempts = tonumber(redis.call('HGET', P .. 'j:' .. id, 'a')) or 0
+  push_failure(id, now, attempts, 'resource', why, nil)
+  finish(id, 'failed', now, nil, nil, true)
+end
+
+-- Gives the head of a resource's FIFO its turn: made ready (or delayed) when it waits blocked.
+-- A head that needs the resource (update, delete) when it does not exist fails for good, and the
+-- next head is looked at, up to `heads_left` per call; past that the resource waits in `rv` and
+-- the next grab goes on, so the jobs behind a failed create fail in order, in bounded steps.
+local function promote_head(rk, now)
+  local fifo = P .. 'res:' .. rk
+  while true do
+    local head = redis.call('ZRANGE', fifo, 0, 0)[1]
+    if not head then
+      redis.call('HDEL', P .. 'rc', rk)
+      return
+    end
+    local f = redis.call('HMGET', P .. 'j:' .. head, 's', 'fx')
+    if f[1] ~= 'blocked' then
+      return
+    end
+    if (f[2] == 'update' or f[2] == 'delete') and not resource_exists(rk) then
+      if heads_left <= 0 then
+        redis.call('ZADD', P .. 'rv', now, rk)
+        return
+      end
+      heads_left = heads_left - 1
+      fail_missing(head, rk, now)
+    else
+      make_eligible(head, now)
+      return
+    end
   end
 end
 
--- Takes a job out of its resource's FIFO; when it was the head, the next job gets its turn.
-local function leave_resource(id, rk, now)
-  local list = P .. 'res:' .. rk
-  redis.call('LREM', list, 1, id)
-  if redis.call('LLEN', list) == 0 then
-    redis.call('HDEL', P .. 'rp', rk)
-  else
-    promote_head(rk, now)
+-- Takes an ending job out of its resource's FIFO, recording what a create or delete did to the
+-- resource, and gives the next job its turn.
+local function leave_resource(id, rk, fx, state, now)
+  if state == 'completed' and fx == 'create' then
+    redis.call('SADD', P .. 'rx', rk)
+  elseif state == 'completed' and fx == 'delete' then
+    redis.call('SREM', P .. 'rx', rk)
   end
+  if is_effect(fx) then
+    if state == 'completed' then
+      redis.call('HDEL', P .. 'rc', rk)
+    else
+      redis.call('HSET', P .. 'rc', rk, id)
+    end
+    redis.call('ZREM', P .. 'rfx:' .. rk, id)
+  end
+  redis.call('ZREM', P .. 'res:' .. rk, id)
+  promote_head(rk, now)
 end
 
 -- Ends a job that is running, ready, delayed or blocked: out of every live place, into its
 -- retention index (`done` or `failed`), or deleted at once when that index keeps nothing. Frees
--- its unique key and its resource (recording a completed create or delete). `cap` is the history
--- cap for jobs failed by a revalidation; `quiet` skips the resource (the caller handles it);
--- `f`, when given, is the job's `FINISH_FIELDS`, already read. With `batch` (from `new_batch`),
--- the lease removal, the deletion and the index entry wait for the caller's `flush(batch)`, so
--- ending many jobs costs one command each for all of them, not per job.
+-- its unique key and its resource (recording a completed create or delete). `quiet` skips the
+-- resource (the caller handles it); `f`, when given, is the job's `FINISH_FIELDS`, already read.
+-- With `batch` (from `new_batch`), the lease removal, the deletion and the index entry wait for
+-- the caller's `flush(batch)`, so ending many jobs costs one command each for all of them. A
+-- ready job in a list is not taken out of it: the grab that pops it skips it.
 local FINISH_FIELDS = { 'uk', 'rk', 'fx', 'd', 'e' }
 
 local function new_batch()
@@ -227,26 +310,17 @@ local function flush(batch)
   sliced('ZADD', P .. 'failed', batch.failed)
 end
 
-finish = function(id, state, now, keep, max_age, cap, quiet, f, batch)
+finish = function(id, state, now, f, batch, quiet)
   local own = batch == nil
   batch = batch or new_batch()
   local key = P .. 'j:' .. id
   f = f or redis.call('HMGET', key, unpack(FINISH_FIELDS))
   batch.leases[#batch.leases + 1] = id
   free_unique(id, f[1])
-  local rk, fx = f[2], f[3]
-  if rk and not quiet then
-    if state == 'completed' and fx == 'create' then
-      redis.call('SADD', P .. 'rx', rk)
-    elseif state == 'completed' and fx == 'delete' then
-      redis.call('SREM', P .. 'rx', rk)
-    end
-    leave_resource(id, rk, now)
-    if state ~= 'completed' and (fx == 'create' or fx == 'delete') then
-      revalidate(rk, id, now, keep, max_age, cap or 50)
-      promote_head(rk, now)
-    end
+  if f[2] and not quiet then
+    leave_resource(id, f[2], f[3], state, now)
   end
+  local keep = state == 'failed' and S.failed_keep or S.done_keep
   if keep <= 0 then
     -- Only the keys the job has: `a:` when its arguments are not inline, `e:` with a history.
     local keys = batch.keys
@@ -265,12 +339,6 @@ finish = function(id, state, now, keep, max_age, cap, quiet, f, batch)
   end
 end
 
--- The history cap and the failed-job retention: the three ARGV from `i` of every script that
--- may fail a job.
-local function failure_args(i)
-  return int(ARGV[i], 'history_cap'), int(ARGV[i + 1], 'failed_keep'), int(ARGV[i + 2], 'failed_age')
-end
-
 -- The fields of a held job, or nil when `token` does not hold it (stale, ended, missing).
 local function held(id, token)
   local f = redis.call('HMGET', P .. 'j:' .. id, 's', 'tk', 't', 'a', 'm', 'p', 'q', 'w', 'rq')
@@ -278,13 +346,24 @@ local function held(id, token)
     return nil
   end
   return { jtype = f[3], attempts = tonumber(f[4]) or 0, max = tonumber(f[5]), priority = tonumber(f[6]),
-           seq = tonumber(f[7]), holder = f[8], queue = queue_of(f[3], f[9]) }
+           seq = tonumber(f[7]), holder = f[8], reqs = f[9], queue = queue_of(f[3], f[9]) }
+end
+
+-- Puts a held job back to waiting: ready now (at the front with `front`) or delayed by `delay`.
+local function unlease(id, job, now, delay, front)
+  redis.call('ZREM', P .. 'leases', id)
+  redis.call('HDEL', P .. 'j:' .. id, 'w')
+  if delay <= 0 then
+    make_ready(id, job.jtype, job.reqs, job.priority, job.seq, front)
+  else
+    make_delayed(id, job.queue, now + delay)
+  end
 end
 
 -- Insert rows: 9 ARGV each: id, type, priority, max_attempts, lease_ms, delay_ms, at_ms,
 -- payload, extras. `extras` is '' for a plain job, else a JSON object with any of: `parent`,
 -- `resource`, `effect`, `unique`, `unique_while`, `requires` (sorted, comma-separated) and
--- `attributes` (an object).
+-- `attributes` (an object). The client checks names and sizes before it sends a row.
 local ROW = 9
 
 -- Reads and validates `count` rows from ARGV[first] without writing; returns them as tables.
@@ -324,12 +403,55 @@ local function read_rows(first, count)
   return rows
 end
 
+-- The type a row's key must have, checked before the first write (Lua does not roll back, so a
+-- command failing half-way would leave jobs half-stored): nil when it is free or right, else
+-- the refusal's message. One TYPE per distinct key, cached in `checked`.
+local function key_problem(row, checked)
+  local function expect(key, want)
+    local kind = checked[key]
+    if not kind then
+      kind = redis.call('TYPE', key).ok
+      checked[key] = kind
+    end
+    if kind ~= 'none' and kind ~= want then
+      return 'key `' .. key .. '` is a ' .. kind .. ', expected a ' .. want
+        .. ' (a stray write under the namespace?); nothing was stored'
+    end
+  end
+  local queue = queue_of(row.jtype, row.reqs)
+  local wanted = { { P .. 'w:' .. queue, 'zset' } }
+  if row.priority == 0 then
+    wanted[#wanted + 1] = { P .. 'l:' .. queue, 'list' }
+  else
+    wanted[#wanted + 1] = { P .. 'r:' .. queue, 'zset' }
+  end
+  if row.reqs then
+    wanted[#wanted + 1] = { P .. 'q:' .. row.jtype, 'set' }
+    wanted[#wanted + 1] = { P .. 'w:' .. row.jtype, 'zset' }
+  end
+  if row.delay > 0 or row.at > 0 then
+    wanted[#wanted + 1] = { P .. 'delayed', 'zset' }
+  end
+  if row.rk then
+    wanted[#wanted + 1] = { P .. 'res:' .. row.rk, 'zset' }
+  end
+  for _, want in ipairs(wanted) do
+    local bad = expect(want[1], want[2])
+    if bad then
+      return bad
+    end
+  end
+  return nil
+end
+
 -- Plans rows without writing: each is 'new', 'exists' (its id is stored or earlier in the
--- batch) or a duplicate of a live unique job. `pred` seeds predicted resource states
--- (rk -> bool). A row that needs a resource that will not exist refuses the whole batch when
--- `atomic` (returns nil, the row index and the resource), or only itself otherwise.
-local function plan_rows(rows, pred, atomic)
-  local plan, ids, uniques = {}, {}, {}
+-- batch), a duplicate of a live unique job, or refused. `pred` seeds predicted resource states
+-- (rk -> bool). A unique key held by `parent` counts as free (a REPLACE parent ends in the same
+-- step, so its children may take its key). A row that needs a resource that will not exist, or whose keys have the
+-- wrong type, refuses the whole batch when `atomic` (returns nil and the row index and the
+-- reason), or only itself otherwise.
+local function plan_rows(rows, pred, atomic, parent)
+  local plan, ids, uniques, checked = {}, {}, {}, {}
   -- One EXISTS over every row's key answers the common case (all new) at once.
   local keys = {}
   for i, row in ipairs(rows) do
@@ -349,33 +471,42 @@ local function plan_rows(rows, pred, atomic)
     if ids[id] or forwarded or (any_stored and redis.call('EXISTS', keys[i]) == 1) then
       plan[i] = { kind = 'exists' }
     else
-      ids[id] = true
       local ukey = row.ukey
       local live = ukey and (uniques[ukey] or redis.call('HGET', P .. 'uniq', ukey))
+      if live and live == parent and not uniques[ukey] then
+        live = nil
+      end
       if live then
         plan[i] = { kind = 'dup', of = live }
       else
-        local rk, fx = row.rk, row.fx
         local entry = { kind = 'new' }
-        if rk then
+        local bad = key_problem(row, checked)
+        if bad then
+          if atomic then
+            return nil, i - 1, bad
+          end
+          entry = { kind = 'badkey', why = bad }
+        end
+        local rk, fx = row.rk, row.fx
+        if rk and entry.kind == 'new' then
           local exists = pred[rk]
           if exists == nil then
-            local stored = redis.call('HGET', P .. 'rp', rk)
-            if stored then exists = stored == '1' else exists = resource_exists(rk) end
+            exists = predicted(rk)
           end
           if (fx == 'update' or fx == 'delete') and not exists then
             if atomic then
-              return nil, i - 1, rk
+              return nil, i - 1, 'resource:' .. rk
             end
             entry = { kind = 'refused', rk = rk }
-          end
-          if entry.kind == 'new' then
+          else
             if fx == 'create' then exists = true elseif fx == 'delete' then exists = false end
             pred[rk] = exists
-            entry.pred = exists
           end
         end
-        if ukey and entry.kind == 'new' then uniques[ukey] = id end
+        if entry.kind == 'new' then
+          ids[id] = true
+          if ukey then uniques[ukey] = id end
+        end
         plan[i] = entry
       end
     end
@@ -403,14 +534,14 @@ end
 -- ready at once, adds it to `woken` for `wake` to put in its ready set. With `head_rk`, a row
 -- bound to that resource is left for the caller to put at the head of the FIFO (REPLACE) and
 -- starts blocked.
-local function insert_row(row, now, now_s, inline_max, entry, head_rk, seq, woken)
+local function insert_row(row, now, now_s, seq, woken, head_rk)
   local id, jtype, priority = row.id, row.jtype, row.priority
   local key = P .. 'j:' .. id
   local payload = row.payload
   if row.home then
     redis.call('ZADD', P .. 'fwd', now_s, id)
   end
-  local inline = #payload <= inline_max
+  local inline = #payload <= S.inline_max
   if priority == 0 and row.lease == '0' and inline then
     -- The common case: one HSET of fixed shape, without default-valued fields.
     redis.call('HSET', key, 't', jtype, 'q', seq, 'c', now_s, 'm', row.max, 's', 'ready', 'd', payload)
@@ -433,10 +564,7 @@ local function insert_row(row, now, now_s, inline_max, entry, head_rk, seq, woke
   local reqs = row.reqs
   if reqs then
     redis.call('HSET', key, 'rq', reqs)
-    if redis.call('SADD', P .. 'q:' .. jtype, reqs) == 1 then
-      -- A new requirement set: wake the type's workers so they learn to wait on it too.
-      redis.call('ZADD', P .. 'w:' .. jtype, 0, 'r')
-    end
+    use_requirements(jtype, reqs)
   end
   if row.ukey then
     redis.call('HSET', key, 'uk', row.ukey)
@@ -455,12 +583,7 @@ local function insert_row(row, now, now_s, inline_max, entry, head_rk, seq, woke
   if rk then
     redis.call('HSET', key, 'rk', rk)
     if row.fx then redis.call('HSET', key, 'fx', row.fx) end
-    if rk == head_rk then
-      redis.call('HSET', key, 's', 'blocked')
-      return
-    end
-    redis.call('HSET', P .. 'rp', rk, entry.pred and 1 or 0)
-    if redis.call('RPUSH', P .. 'res:' .. rk, id) > 1 then
+    if rk == head_rk or not join_resource(id, rk, row.fx, seq) then
       redis.call('HSET', key, 's', 'blocked')
       return
     end
@@ -484,13 +607,16 @@ local function insert_row(row, now, now_s, inline_max, entry, head_rk, seq, woke
   end
 end
 
--- The reply for planned rows: 'new', 'exists', 'dup:<live id>' or 'refused:<resource>' each.
+-- The reply for planned rows: 'new', 'exists', 'dup:<live id>', 'refused:<resource>' or
+-- 'badkey:<message>' each.
 local function plan_reply(plan, out)
-  for i, entry in ipairs(plan) do
+  for _, entry in ipairs(plan) do
     if entry.kind == 'dup' then
       out[#out + 1] = 'dup:' .. entry.of
     elseif entry.kind == 'refused' then
       out[#out + 1] = 'refused:' .. entry.rk
+    elseif entry.kind == 'badkey' then
+      out[#out + 1] = 'badkey:' .. entry.why
     else
       out[#out + 1] = entry.kind
     end
@@ -498,58 +624,34 @@ local function plan_reply(plan, out)
   return out
 end
 
--- Refuses an insert whose queue keys hold another type (a stray `SET` on `l:<queue>`, say)
--- before its first write: Lua does not roll back, so a command failing half-way would leave
--- jobs half-stored. One TYPE per distinct key the planned new rows will write to.
-local function check_key_types(rows, plan)
-  local checked = {}
-  local function expect(key, want)
-    if checked[key] then return end
-    checked[key] = true
-    local kind = redis.call('TYPE', key).ok
-    if kind ~= 'none' and kind ~= want then
-      error({ err = 'ERR job: key `' .. key .. '` is a ' .. kind .. ', expected a ' .. want
-        .. ' (a stray write under the namespace?); nothing was stored' })
-    end
+-- Refuses a whole atomic batch: the reason of row `index` as `plan_rows` gave it.
+local function refusal(index, why)
+  if string.sub(why, 1, 9) == 'resource:' then
+    return { 'refused', index, string.sub(why, 10) }
   end
-  for i, row in ipairs(rows) do
-    if plan[i].kind == 'new' then
-      local queue = queue_of(row.jtype, row.reqs)
-      if row.priority == 0 then
-        expect(P .. 'l:' .. queue, 'list')
-      else
-        expect(P .. 'r:' .. queue, 'zset')
-      end
-      expect(P .. 'w:' .. queue, 'zset')
-      if row.reqs then
-        expect(P .. 'q:' .. row.jtype, 'set')
-        expect(P .. 'w:' .. row.jtype, 'zset')
-      end
-      if row.delay > 0 or row.at > 0 then expect(P .. 'delayed', 'zset') end
-      if row.rk then expect(P .. 'res:' .. row.rk, 'list') end
-    end
-  end
+  return error({ err = 'ERR job: ' .. why })
 end
 
 -- How long a forwarded REPLACE child's id is remembered (`fwd`), in ms: 7 days.
 local FORWARD_MEMORY = 7 * 86400000
 
--- Forgets forwarded ids older than `FORWARD_MEMORY`.
+-- Forgets forwarded ids older than `FORWARD_MEMORY`, at most 100 per call.
 local function prune_forwarded(now)
-  redis.call('ZREMRANGEBYSCORE', P .. 'fwd', '-inf', fmt(now - FORWARD_MEMORY))
+  local old = redis.call('ZRANGEBYSCORE', P .. 'fwd', '-inf', fmt(now - FORWARD_MEMORY), 'LIMIT', 0, 100)
+  sliced('ZREM', P .. 'fwd', old)
 end
 
--- Stores a forwarded REPLACE child that its resource refuses (it needs a resource that will
--- not exist) as failed for good, with the reason in its history: its parent has completed, so
--- refusing it would lose it.
-local function store_refused(row, now, now_s, rk)
+-- Stores a forwarded REPLACE child that its shard refuses (it needs a resource that will not
+-- exist, or its keys have the wrong type) as failed for good, with the reason in its history:
+-- its parent has completed, so refusing it would lose it.
+local function store_refused(row, now, now_s, kind, why)
   local key = P .. 'j:' .. row.id
   redis.call('HSET', key, 't', row.jtype, 'q', 0, 'c', now_s, 'm', row.max, 's', 'failed', 'f', now_s,
-    'd', row.payload, 'rk', rk)
+    'd', row.payload)
+  if row.rk then redis.call('HSET', key, 'rk', row.rk) end
   if row.fx then redis.call('HSET', key, 'fx', row.fx) end
   if row.parent then redis.call('HSET', key, 'pa', row.parent) end
-  push_failure(row.id, now, 0, 'resource',
-    'resource `' .. rk .. '` will not exist: refused when this REPLACE child reached its shard', nil, 50)
+  push_failure(row.id, now, 0, kind, why .. ': refused when this REPLACE child reached its shard', nil)
   redis.call('ZADD', P .. 'failed', now_s, row.id)
   redis.call('ZADD', P .. 'fwd', now_s, row.id)
 end

@@ -1,29 +1,32 @@
--- grab.lua: GRAB: reap expired leases, promote due delayed jobs, then lease up to `limit` ready
--- jobs of the given types that the caller's capabilities allow, each with a new fencing token:
--- higher priority first; within a priority, each queue in FIFO order, the queues taking turns.
--- With a filter, only jobs whose attributes match are taken, and only the first `window` jobs of
--- each queue are looked at.
+-- grab.lua: GRAB: reap expired leases, promote due delayed jobs, go on with resource checks left
+-- over, then lease up to `limit` ready jobs of the given types that the caller's capabilities
+-- allow, each with a new fencing token: higher priority first; within a priority, each queue in
+-- FIFO order, the queues taking turns. With a filter, only jobs whose attributes match are
+-- taken, and only the first `window` ready jobs over all the queues are looked at. A grab that
+-- leases nothing also prunes the retention indexes by a bounded step, so an idle namespace
+-- forgets expired jobs too.
 -- KEYS[1] shard prefix
--- ARGV[1] limit  ARGV[2] default lease_ms  ARGV[3] holder (JSON)  ARGV[4] max lease expiries
--- ARGV[5] history cap  ARGV[6] failed keep count  ARGV[7] failed max age ms
--- ARGV[8] capabilities (comma-separated)  ARGV[9] filter (JSON object, or '')  ARGV[10] window
--- ARGV[11..] types
+-- ARGV[1] settings (see common.lua)  ARGV[2] limit  ARGV[3] default lease_ms  ARGV[4] holder (JSON)
+-- ARGV[5] capabilities (comma-separated)  ARGV[6] filter (JSON object, or '')  ARGV[7] window
+-- ARGV[8..] types
 -- returns: {next_wake_ms (-1: none), then per job: id, type, payload, attempt, max_attempts,
 --           token, lease_ms}; records in `seen` that the types were asked for now
-local limit = int(ARGV[1], 'limit')
-local default_lease = int(ARGV[2], 'lease_ms')
-local holder = ARGV[3]
-local max_expiries = int(ARGV[4], 'max_lease_expiries')
-local cap, failed_keep, failed_age = failure_args(5)
-local window = int(ARGV[10], 'window')
+load_settings()
+local limit = int(ARGV[2], 'limit')
+local default_lease = int(ARGV[3], 'lease_ms')
+local holder = ARGV[4]
+local window = int(ARGV[7], 'window')
 local filter = nil
-if ARGV[9] ~= '' then
-  filter = cjson.decode(ARGV[9])
+if ARGV[6] ~= '' then
+  filter = cjson.decode(ARGV[6])
 end
+local FIRST_TYPE = 8
 local now = now_ms()
+local now_s = fmt(now)
 
 -- 1. Expired leases: back to the front of their queue, or failed past the expiry limit.
 local expired = redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', now, 'LIMIT', 0, 100)
+local failed = 0
 for _, id in ipairs(expired) do
   local f = redis.call('HMGET', P .. 'j:' .. id, 's', 't', 'a', 'x', 'p', 'q', 'w', 'rq')
   if f[1] ~= 'running' then
@@ -32,14 +35,14 @@ for _, id in ipairs(expired) do
     local attempt = tonumber(f[3]) or 0
     local expiries = redis.call('HINCRBY', P .. 'j:' .. id, 'x', 1)
     redis.call('HSET', P .. 'j:' .. id, 'a', attempt - 1)
-    push_failure(id, now, attempt, 'lease_expired', 'lease expired before the job finished', f[7], cap)
-    if expiries > max_expiries then
-      finish(id, 'failed', now, failed_keep, failed_age, cap)
-      prune('failed', now, failed_keep, failed_age)
+    push_failure(id, now, attempt, 'lease_expired', 'lease expired before the job finished', f[7])
+    if expiries > S.max_expiries then
+      finish(id, 'failed', now)
+      failed = failed + 1
     else
       redis.call('ZREM', P .. 'leases', id)
       redis.call('HDEL', P .. 'j:' .. id, 'w')
-      make_ready(id, queue_of(f[2], f[8]), tonumber(f[5]), tonumber(f[6]), true)
+      make_ready(id, f[2], f[8], tonumber(f[5]), tonumber(f[6]), true)
     end
   end
 end
@@ -50,49 +53,68 @@ for _, id in ipairs(due) do
   local f = redis.call('HMGET', P .. 'j:' .. id, 's', 't', 'p', 'q', 'rq')
   if f[1] == 'delayed' then
     -- Into its queue first: a queue key of the wrong type fails here, leaving the job delayed.
-    make_ready(id, queue_of(f[2], f[5]), tonumber(f[3]), tonumber(f[4]))
+    make_ready(id, f[2], f[5], tonumber(f[3]), tonumber(f[4]))
   end
   redis.call('ZREM', P .. 'delayed', id)
 end
 
--- 3. The queues this caller may take: each type, plus each of its requirement sets that the
---    capabilities cover.
+-- 3. Resources whose heads a call before could not all check (too many failing at once).
+local checks = redis.call('ZRANGE', P .. 'rv', 0, 9)
+for _, rk in ipairs(checks) do
+  if heads_left <= 0 then
+    break
+  end
+  redis.call('ZREM', P .. 'rv', rk)
+  promote_head(rk, now)
+end
+
+-- 4. The queues this caller may take: each type, plus each of its requirement sets that the
+--    capabilities cover. A requirement set whose queue is empty is forgotten (a job of its
+--    becoming ready records it again), so grabs never pay for sets no job uses any more.
 local has = {}
-for capability in string.gmatch(ARGV[8], '[^,]+') do
+for capability in string.gmatch(ARGV[5], '[^,]+') do
   has[capability] = true
 end
 local queues = {}
-for i = 11, #ARGV do
-  queues[#queues + 1] = ARGV[i]
-  for _, reqs in ipairs(redis.call('SMEMBERS', P .. 'q:' .. ARGV[i])) do
-    local ok = true
-    for need in string.gmatch(reqs, '[^,]+') do
-      if not has[need] then ok = false break end
+for i = FIRST_TYPE, #ARGV do
+  local jtype = ARGV[i]
+  queues[#queues + 1] = jtype
+  for _, reqs in ipairs(redis.call('SMEMBERS', P .. 'q:' .. jtype)) do
+    local queue = queue_of(jtype, reqs)
+    if redis.call('EXISTS', P .. 'l:' .. queue, P .. 'r:' .. queue) == 0 then
+      redis.call('SREM', P .. 'q:' .. jtype, reqs)
+      redis.call('DEL', P .. 'w:' .. queue)
+    else
+      local ok = true
+      for need in string.gmatch(reqs, '[^,]+') do
+        if not has[need] then ok = false break end
+      end
+      if ok then queues[#queues + 1] = queue end
     end
-    if ok then queues[#queues + 1] = queue_of(ARGV[i], reqs) end
   end
 end
 
--- 4. Pop up to `limit` jobs across those queues: prioritized jobs (priority > 0) first, then the
+-- 5. Pick up to `want` jobs across those queues: prioritized jobs (priority > 0) first, then the
 --    priority-0 lists, then the rest (priority < 0). The cost grows with the queues and the jobs
 --    taken, never with the backlog.
 local picked = {}
 
 -- The ready sets' heads, for a merge in score order.
-local heads = {}
 local function load_heads()
+  local heads = {}
   for _, queue in ipairs(queues) do
     local head = redis.call('ZRANGE', P .. 'r:' .. queue, 0, 0, 'WITHSCORES')
     if head[1] then
       heads[#heads + 1] = { queue = queue, score = tonumber(head[2]) }
     end
   end
+  return heads
 end
 
 -- A merge over the ready sets' heads, of jobs scored below `bound`: from the queue with the best
 -- head, take every job that beats the runner-up's head, then look at that queue's new head.
-local function merge_sets(bound)
-  while #picked < limit do
+local function merge_sets(heads, bound, want)
+  while #picked < want do
     local best = nil
     for i, head in ipairs(heads) do
       if head.score < bound and (best == nil or head.score < heads[best].score) then
@@ -110,7 +132,7 @@ local function merge_sets(bound)
     end
     local key = P .. 'r:' .. heads[best].queue
     local below = second == math.huge and '+inf' or ('(' .. fmt(second))
-    local ids = redis.call('ZRANGEBYSCORE', key, '-inf', below, 'LIMIT', 0, limit - #picked)
+    local ids = redis.call('ZRANGEBYSCORE', key, '-inf', below, 'LIMIT', 0, want - #picked)
     if #ids == 0 then
       return -- cannot happen (the head scores below `second`); never remove a set by accident
     end
@@ -129,7 +151,7 @@ end
 
 -- The priority-0 lists take turns: each gives an equal share of the free slots, starting at a
 -- queue that moves on with every grab, so a type with a deep backlog never starves another.
-local function take_lists()
+local function take_lists(want)
   local active, broken = {}, nil
   local start = 0
   if #queues > 1 then
@@ -138,15 +160,15 @@ local function take_lists()
   for i = 1, #queues do
     active[i] = queues[(start + i - 1) % #queues + 1]
   end
-  while #picked < limit and #active > 0 do
-    local share = math.ceil((limit - #picked) / #active)
+  while #picked < want and #active > 0 do
+    local share = math.ceil((want - #picked) / #active)
     local still = {}
     for _, queue in ipairs(active) do
-      local want = math.min(share, limit - #picked)
-      if want == 0 then
+      local n = math.min(share, want - #picked)
+      if n == 0 then
         break
       end
-      local ids = redis.pcall('LPOP', P .. 'l:' .. queue, want)
+      local ids = redis.pcall('LPOP', P .. 'l:' .. queue, n)
       if type(ids) == 'table' and ids.err then
         -- Not a list (a stray write): skip it, so the other queues are still served.
         broken = broken or { queue = queue, err = ids.err }
@@ -154,54 +176,48 @@ local function take_lists()
         for _, id in ipairs(ids) do
           picked[#picked + 1] = { id = id, queue = queue }
         end
-        if #ids == want then still[#still + 1] = queue end
+        if #ids == n then still[#still + 1] = queue end
       end
     end
     active = still
   end
-  -- Jobs already popped must be leased below, never dropped (Lua does not roll back); with none
-  -- popped, nothing was written since the reads, so the grab is refused, naming the key.
-  if broken and #picked == 0 then
-    local key = P .. 'l:' .. broken.queue
-    local kind = redis.call('TYPE', key).ok
-    error({ err = kind == 'list' and broken.err
-      or ('ERR job: key `' .. key .. '` is a ' .. kind .. ', expected a list') })
-  end
+  return broken
 end
 
-local function matches(id)
-  for name, value in pairs(filter) do
-    if redis.call('HGET', P .. 'j:' .. id, '@' .. name) ~= tostring(value) then
-      return false
+-- The filtered pick: the first `window` ready jobs over all queues (an equal share each), the
+-- matching ones in (priority, position) order.
+local function take_filtered(want)
+  local function matches(id)
+    for name, value in pairs(filter) do
+      if redis.call('HGET', P .. 'j:' .. id, '@' .. name) ~= tostring(value) then
+        return false
+      end
     end
+    return true
   end
-  return true
-end
-
-if limit > 0 and filter then
-  -- Filtered: look at the first `window` jobs of each queue's set and list, take the matching
-  -- ones in (priority, position) order.
+  local share = math.max(1, math.floor(window / math.max(1, #queues)))
   local candidates = {}
   for _, queue in ipairs(queues) do
-    local rows = redis.call('ZRANGE', P .. 'r:' .. queue, 0, window - 1, 'WITHSCORES')
+    local rows = redis.call('ZRANGE', P .. 'r:' .. queue, 0, share - 1, 'WITHSCORES')
     local taken = 0
     for j = 1, #rows, 2 do
-      if taken < limit and matches(rows[j]) then
+      if taken < want and matches(rows[j]) then
         candidates[#candidates + 1] = { id = rows[j], score = tonumber(rows[j + 1]), queue = queue }
         taken = taken + 1
       end
     end
-    local ids = redis.call('LRANGE', P .. 'l:' .. queue, 0, window - 1)
+    local rest = share - #rows / 2
+    local ids = rest > 0 and redis.call('LRANGE', P .. 'l:' .. queue, 0, rest - 1) or {}
     taken = 0
     for j, id in ipairs(ids) do
-      if taken < limit and matches(id) then
+      if taken < want and matches(id) then
         candidates[#candidates + 1] = { id = id, score = P0 + j, queue = queue, list = true }
         taken = taken + 1
       end
     end
   end
   table.sort(candidates, function(a, b) return a.score < b.score end)
-  for i = 1, math.min(limit, #candidates) do
+  for i = 1, math.min(want, #candidates) do
     local c = candidates[i]
     if c.list then
       redis.call('LREM', P .. 'l:' .. c.queue, 1, c.id)
@@ -210,66 +226,132 @@ if limit > 0 and filter then
     end
     picked[#picked + 1] = c
   end
-elseif limit > 0 then
-  load_heads()
-  merge_sets(P0)
-  take_lists()
-  merge_sets(math.huge)
 end
 
--- 5. Lease each one: tokens from one INCRBY, each larger than any issued before.
+-- 6. Lease the picked jobs that are still ready (a list may hold entries of cancelled jobs,
+--    counted in their `sk` field: skipped), with
+--    tokens from one INCRBY, each larger than any issued before. Returns how many it leased.
 local out = { -1 }
-local last = 0
-if #picked > 0 then
-  last = redis.call('INCRBY', P .. 'seq', #picked)
-end
-local now_s = fmt(now)
 local deadlines = {} -- score, id, score, id, ...: one ZADD to `leases` for the whole grab
-for i, c in ipairs(picked) do
-  local key = P .. 'j:' .. c.id
-  local token = last - #picked + i
-  local f = redis.call('HMGET', key, 'd', 'm', 'l', 't', 'uw', 'uk', 'a')
-  local attempt = (tonumber(f[7]) or 0) + 1
-  local lease = tonumber(f[3]) or 0
-  if lease <= 0 then lease = default_lease end
-  redis.call('HSET', key, 's', 'running', 'tk', token, 'w', holder, 'st', now_s, 'a', attempt)
-  deadlines[#deadlines + 1] = fmt(now + lease)
-  deadlines[#deadlines + 1] = c.id
-  if f[5] == 'q' then
-    free_unique(c.id, f[6])
+local function lease_picked()
+  local ready = {}
+  for _, c in ipairs(picked) do
+    local f = redis.call('HMGET', P .. 'j:' .. c.id, 's', 'd', 'm', 'l', 't', 'uw', 'uk', 'a', 'sk')
+    if f[9] then
+      -- An entry a cancel left behind (the job was retried since, or not): skip it.
+      if redis.call('HINCRBY', P .. 'j:' .. c.id, 'sk', -1) <= 0 then
+        redis.call('HDEL', P .. 'j:' .. c.id, 'sk')
+      end
+    elseif f[1] == 'ready' then
+      ready[#ready + 1] = { id = c.id, f = f }
+    end
   end
-  local payload = f[1]
-  if not payload then
-    payload = redis.call('GET', P .. 'a:' .. c.id) or ''
+  if #ready == 0 then
+    return 0
   end
-  local n = #out
-  out[n + 1], out[n + 2], out[n + 3], out[n + 4] = c.id, f[4], payload, attempt
-  out[n + 5], out[n + 6], out[n + 7] = tonumber(f[2]) or 1, token, lease
+  local last = redis.call('INCRBY', P .. 'seq', #ready)
+  for i, r in ipairs(ready) do
+    local id, f = r.id, r.f
+    local token = last - #ready + i
+    local attempt = (tonumber(f[8]) or 0) + 1
+    local lease = tonumber(f[4]) or 0
+    if lease <= 0 then lease = default_lease end
+    redis.call('HSET', P .. 'j:' .. id, 's', 'running', 'tk', token, 'w', holder, 'st', now_s, 'a', attempt)
+    deadlines[#deadlines + 1] = fmt(now + lease)
+    deadlines[#deadlines + 1] = id
+    if f[6] == 'q' then
+      free_unique(id, f[7])
+    end
+    local payload = f[2]
+    if not payload then
+      payload = redis.call('GET', P .. 'a:' .. id) or ''
+    end
+    local n = #out
+    out[n + 1], out[n + 2], out[n + 3], out[n + 4] = id, f[5], payload, attempt
+    out[n + 5], out[n + 6], out[n + 7] = tonumber(f[3]) or 1, token, lease
+  end
+  return #ready
+end
+
+-- Skipped entries (cancelled jobs) leave slots free: pick again, a few rounds at most.
+local leased, broken = 0, nil
+for _ = 1, 4 do
+  if leased >= limit then
+    break
+  end
+  picked = {}
+  local want = limit - leased
+  if filter then
+    take_filtered(want)
+  else
+    local heads = load_heads()
+    merge_sets(heads, P0, want)
+    broken = broken or take_lists(want)
+    merge_sets(heads, math.huge, want)
+  end
+  if #picked == 0 then
+    break
+  end
+  local got = lease_picked()
+  leased = leased + got
+  if got == #picked then
+    break
+  end
 end
 sliced('ZADD', P .. 'leases', deadlines)
+-- Jobs already popped are leased, never dropped (Lua does not roll back); with none leased,
+-- nothing was written since the reads but skipped entries, so the grab is refused, naming the key.
+if broken and leased == 0 then
+  local key = P .. 'l:' .. broken.queue
+  local kind = redis.call('TYPE', key).ok
+  return error({ err = kind == 'list' and broken.err
+    or ('ERR job: key `' .. key .. '` is a ' .. kind .. ', expected a list') })
+end
 
--- 6. Re-arm the wake marker of every queue with work left (one waiter wakes the next), and
---    tell the caller when the next delayed job or lease falls due.
+-- 7. Re-arm the wake marker of every queue with work left (one waiter wakes the next), and
+--    tell the caller when the next delayed job, lease or retention expiry falls due (at once
+--    while resource checks are left over).
 for _, queue in ipairs(queues) do
   if redis.call('EXISTS', P .. 'l:' .. queue, P .. 'r:' .. queue) > 0 then
     redis.call('ZADD', P .. 'w:' .. queue, 0, 'r')
   end
 end
 local next_at = nil
+local function sooner(at)
+  if at and (next_at == nil or at < next_at) then
+    next_at = at
+  end
+end
 for _, index in ipairs({ 'delayed', 'leases' }) do
   local first = redis.call('ZRANGE', P .. index, 0, 0, 'WITHSCORES')
-  if first[2] and (next_at == nil or tonumber(first[2]) < next_at) then
-    next_at = tonumber(first[2])
+  sooner(tonumber(first[2]))
+end
+if redis.call('EXISTS', P .. 'rv') == 1 then
+  sooner(now)
+end
+
+-- 8. Retention: the failures ended here, and, when this grab leased nothing (an idle
+--    namespace), a bounded step over both indexes, and the `seen` entries of types no worker
+--    asked for in 30 days.
+local pruned_failed = prune('failed', now, failed)
+if leased == 0 then
+  local pruned_done = prune('done', now, 0)
+  if pruned_done >= PRUNE_EXTRA or pruned_failed >= PRUNE_EXTRA + failed then
+    sooner(now) -- a backlog left: come back at once
   end
+  sooner(next_expiry('done'))
+  sooner(next_expiry('failed'))
+  local stale = redis.call('ZRANGEBYSCORE', P .. 'seen', '-inf', fmt(now - 30 * 86400000), 'LIMIT', 0, 100)
+  sliced('ZREM', P .. 'seen', stale)
 end
 if next_at then
   out[1] = math.max(0, next_at - now)
 end
 
--- 7. Record when each type was last asked for, in one command (DETAILS tells whether any worker
+-- 9. Record when each type was last asked for, in one command (DETAILS tells whether any worker
 --    serves a waiting job's type).
 local seen = {}
-for i = 11, #ARGV do
+for i = FIRST_TYPE, #ARGV do
   seen[#seen + 1] = now_s
   seen[#seen + 1] = ARGV[i]
 end

@@ -10,7 +10,8 @@ local now = now_ms()
 local out = {}
 for i = 0, count - 1 do
   local id, token, lease = ARGV[2 + i * 3], ARGV[3 + i * 3], tonumber(ARGV[4 + i * 3])
-  if held(id, token) then
+  local f = redis.call('HMGET', P .. 'j:' .. id, 's', 'tk')
+  if f[1] == 'running' and f[2] == token then
     redis.call('ZADD', P .. 'leases', 'XX', fmt(now + lease), id)
     out[i + 1] = 1
   else

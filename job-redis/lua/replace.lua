@@ -1,18 +1,19 @@
 -- replace.lua: REPLACE: complete a held job and insert its children (any types), atomically.
 -- Children bound to the parent's resource take the parent's place at the head of its FIFO, in
--- order, so a chain keeps its resource. A child whose unique key is live is answered as a
--- duplicate and the rest goes through; a child that needs a resource that will not exist refuses
--- the whole REPLACE (nothing changes).
+-- order, so a chain keeps its resource. The parent's unique key is free for its children (the
+-- parent ends in this same step), so a job may REPLACE itself with its next round. A child whose
+-- unique key another live job holds is answered as a duplicate (and recorded on the parent) and
+-- the rest goes through; a child that needs a resource that will not exist refuses the whole
+-- REPLACE (nothing changes).
 -- KEYS[1] shard prefix
--- ARGV[1] id  ARGV[2] token  ARGV[3] done keep count  ARGV[4] done max age ms
--- ARGV[5] inline_max  ARGV[6] count  ARGV[7..] count rows of 9 (see common.lua); a row whose
--- extras name a `home` shard prefix goes to `outbox` as `[home, row]` instead
+-- ARGV[1] settings (see common.lua)  ARGV[2] id  ARGV[3] token  ARGV[4] count
+-- ARGV[5..] count rows of 9 (see common.lua); a row whose extras name a `home` shard prefix goes
+-- to `outbox` as `[home, row]` instead
 -- returns: {'ok', per child 'new' | 'exists' | 'dup:<id>'}, {'lost'} or {'refused', index, resource}
-local id, token = ARGV[1], ARGV[2]
-local keep, age = int(ARGV[3], 'done_keep'), int(ARGV[4], 'done_age')
-local inline_max = int(ARGV[5], 'inline_max')
-local count = int(ARGV[6], 'count')
-local rows = read_rows(7, count)
+load_settings()
+local id, token = ARGV[2], ARGV[3]
+local count = int(ARGV[4], 'count')
+local rows = read_rows(5, count)
 if not held(id, token) then
   return { 'lost' }
 end
@@ -40,43 +41,53 @@ for i, row in ipairs(rows) do
     here[#here].index = i - 1
   end
 end
-local plan, bad, bad_rk = plan_rows(here, pred, true)
+local plan, bad, why = plan_rows(here, pred, true, id)
 if not plan then
-  return { 'refused', here[bad + 1].index, bad_rk }
+  return refusal(here[bad + 1].index, why)
 end
-check_key_types(here, plan)
 local now = now_ms()
-local heads, effects = {}, false
+local heads = {}
 local seq, woken = take_seqs(#here), {}
 local now_s = fmt(now)
 for _, row in ipairs(away) do
   redis.call('RPUSH', P .. 'outbox', cjson.encode({ row.home, row.raw }))
 end
+local dups = {}
 for i, entry in ipairs(plan) do
   local row = here[i]
   if entry.kind == 'new' then
-    insert_row(row, now, now_s, inline_max, entry, rk, seq, woken)
+    insert_row(row, now, now_s, seq, woken, rk)
     seq = seq + 1
     if rk and row.rk == rk then
-      heads[#heads + 1] = row.id
-      if row.fx == 'create' or row.fx == 'delete' then effects = true end
+      heads[#heads + 1] = row
+    end
+  elseif entry.kind == 'dup' then
+    dups[#dups + 1] = { row.id, entry.of }
+  end
+end
+if #heads > 0 then
+  -- In order, just ahead of the parent (the head), which leaves below.
+  local top = tonumber(redis.call('ZRANGE', P .. 'res:' .. rk, 0, 0, 'WITHSCORES')[2]) or 0
+  local positions, effects = {}, {}
+  for i, row in ipairs(heads) do
+    local pos = fmt(top - #heads + i - 1)
+    positions[#positions + 1], positions[#positions + 2] = pos, row.id
+    if is_effect(row.fx) then
+      effects[#effects + 1], effects[#effects + 2] = pos, row.id
     end
   end
+  sliced('ZADD', P .. 'res:' .. rk, positions)
+  sliced('ZADD', P .. 'rfx:' .. rk, effects)
 end
-if rk and #heads > 0 then
-  local list = P .. 'res:' .. rk
-  redis.call('LREM', list, 1, id)
-  for i = #heads, 1, -1 do
-    redis.call('LPUSH', list, heads[i])
-  end
+if #dups > 0 then
+  -- Children that were not stored because another live job holds their key: kept on the
+  -- parent (the first 100), for DETAILS.
+  local kept = { unpack(dups, 1, math.min(#dups, 100)) }
+  redis.call('HSET', P .. 'j:' .. id, 'cd', cjson.encode(kept))
 end
 wake(woken)
-finish(id, 'completed', now, keep, age)
-if rk and effects then
-  revalidate(rk, id, now, keep, age, 50)
-  promote_head(rk, now)
-end
-prune('done', now, keep, age)
+finish(id, 'completed', now)
+prune('done', now, 1)
 -- One answer per child, in order: a forwarded child is `new` (it is in the outbox).
 local answers = plan_reply(plan, {})
 local out, next_here = { 'ok' }, 1

@@ -30,9 +30,9 @@ pub(crate) struct Batcher {
 }
 
 impl Batcher {
-    pub(crate) fn start(conn: Conn, shards: Arc<Shards>, inline_max: usize) -> Self {
+    pub(crate) fn start(conn: Conn, shards: Arc<Shards>, settings: Arc<str>) -> Self {
         let (queue, pending) = mpsc::unbounded_channel();
-        tokio::spawn(run(conn, shards, inline_max, pending));
+        tokio::spawn(run(conn, shards, settings, pending));
         Self { queue }
     }
 
@@ -50,7 +50,7 @@ impl Batcher {
 async fn run(
     conn: Conn,
     shards: Arc<Shards>,
-    inline_max: usize,
+    settings: Arc<str>,
     mut queue: mpsc::UnboundedReceiver<Pending>,
 ) {
     let mut calls = tokio::task::JoinSet::new();
@@ -69,16 +69,16 @@ async fn run(
         }
         for (shard, group) in group_by_shard(batch.drain(..), |pending| pending.shard) {
             let prefix = shards.get(shard).prefix().to_owned();
-            calls.spawn(send(conn.clone(), prefix, inline_max, group));
+            calls.spawn(send(conn.clone(), prefix, Arc::clone(&settings), group));
         }
     }
     while calls.join_next().await.is_some() {}
 }
 
 /// Inserts one batch and answers each of its callers.
-async fn send(mut conn: Conn, prefix: String, inline_max: usize, batch: Vec<Pending>) {
+async fn send(mut conn: Conn, prefix: String, settings: Arc<str>, batch: Vec<Pending>) {
     let jobs = batch.iter().map(|pending: &Pending| &pending.job);
-    let invocation = insert_invocation(&prefix, inline_max, false, jobs);
+    let invocation = insert_invocation(&prefix, &settings, false, jobs);
     let reply = Reply::of("insert");
     let answers = match invocation.invoke_async::<redis::Value>(&mut conn).await {
         Ok(value) => decode_inserted(&reply, value, batch.iter().map(|p| &p.job))

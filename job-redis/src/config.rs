@@ -156,6 +156,26 @@ impl Config {
     }
 }
 
+impl Config {
+    /// ARGV[1] of every script that writes: history cap, completed keep count and age (ms),
+    /// failed keep count and age (ms), max lease expiries, inline args max. Counts are per
+    /// shard: a namespace of `shards` shards keeps about the configured count in all.
+    pub(crate) fn script_settings(&self, shards: usize) -> String {
+        let per_shard = |count: u64| count.div_ceil(u64::try_from(shards.max(1)).unwrap_or(1));
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        format!(
+            "{},{},{},{},{},{},{}",
+            self.history_limit,
+            per_shard(self.keep_completed.count),
+            ms(self.keep_completed.age),
+            per_shard(self.keep_failed.count),
+            ms(self.keep_failed.age),
+            self.max_lease_expiries,
+            self.inline_args_max
+        )
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self::new()

@@ -76,6 +76,17 @@ pub enum Error {
         /// The resource.
         resource: String,
     },
+    /// Redis refused to store the job as it is (a key it needs holds another type: a stray
+    /// write under the namespace); nothing of it was stored.
+    #[error("job {id} of type `{job_type}` was not stored: {reason}")]
+    Refused {
+        /// The job.
+        id: job_core::JobId,
+        /// The wire name of its type.
+        job_type: String,
+        /// Why.
+        reason: String,
+    },
     /// Encoding or decoding a job failed.
     #[error(transparent)]
     Job(#[from] job_core::Error),
@@ -152,6 +163,18 @@ impl Error {
 
 /// A `Result` whose error defaults to [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An error with its whole cause chain (`a: b: c`), for logs.
+pub(crate) fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        text.push_str(": ");
+        text.push_str(&error.to_string());
+        cause = error.source();
+    }
+    text
+}
 
 /// Hides the password of a Redis URL, for error messages and logs.
 pub(crate) fn redact(url: &str) -> String {

@@ -171,6 +171,11 @@ pub(crate) fn decode_inserted<'a>(
                             .map_err(|_| reply.error(format!("bad job id `{id}`")))?,
                     )),
                     Some(("refused", resource)) => Err(refused(job, resource.to_owned())),
+                    Some(("badkey", why)) => Err(Error::Refused {
+                        id: job.id(),
+                        job_type: job.name().to_owned(),
+                        reason: why.to_owned(),
+                    }),
                     _ => return Err(reply.error(format!("unknown answer `{other}`"))),
                 },
             })
@@ -187,17 +192,18 @@ fn refused(job: &NewJob, resource: String) -> Error {
     }
 }
 
-/// An INSERT call for `jobs`: all or nothing when `atomic`, else each row on its own.
+/// An INSERT call for `jobs` with the client's `settings`: all or nothing when `atomic`, else
+/// each row on its own.
 pub(crate) fn insert_invocation<'a>(
     prefix: &str,
-    inline_max: usize,
+    settings: &str,
     atomic: bool,
     jobs: impl ExactSizeIterator<Item = &'a NewJob>,
 ) -> redis::ScriptInvocation<'static> {
     let mut invocation = scripts::INSERT.prepare_invoke();
     invocation
         .key(prefix)
-        .arg(inline_max)
+        .arg(settings)
         .arg(u8::from(atomic))
         .arg(jobs.len());
     for job in jobs {

@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use job_core::limits::{clamp_delay, clamp_lease};
 use job_core::{
     Ack, Backend, Completion, Details, FailureNote, FailureRecord, Grab, Grabbed, GrabbedJob,
     Inserted, Job, JobId, JobState, Lease, NewJob, Release, ResourceState,
@@ -22,7 +23,7 @@ use self::wait::Waiter;
 
 use crate::batch::Batcher;
 use crate::conn::{Conn, seeds};
-use crate::error::redact;
+use crate::error::{chain, redact};
 use crate::keys::{Shard, Shards, group_by_shard};
 use crate::reply::Reply;
 use crate::{Config, Error, Result, scripts};
@@ -30,8 +31,14 @@ use crate::{Config, Error, Result, scripts};
 /// Rows per INSERT script call: big enough to amortise the round trip, small enough that one
 /// script never blocks Redis for long.
 const INSERT_CHUNK: usize = 500;
-/// How many ready jobs per queue (list and set) a filtered grab looks at.
+/// How many ready jobs a filtered grab looks at, over all its queues (an equal share each).
 const FILTER_WINDOW: usize = 1000;
+/// The most jobs one GRAB script call leases; a larger grab takes several calls.
+const GRAB_CHUNK: usize = 500;
+/// The most completions one COMPLETE script call carries.
+const COMPLETE_CHUNK: usize = 250;
+/// The most leases one HEARTBEAT script call renews.
+const HEARTBEAT_CHUNK: usize = 1000;
 /// A connection to one namespace of a Redis: web apps enqueue through it, workers run jobs
 /// through it (it implements [`Backend`]). Cheap to clone; clones share connections.
 ///
@@ -69,6 +76,8 @@ struct Inner {
     /// On a Cluster, the master each shard's slot was last found on.
     masters: Mutex<HashMap<usize, ConnectionAddr>>,
     batcher: Batcher,
+    /// ARGV[1] of every script that writes (see `Config::script_settings`).
+    settings: Arc<str>,
     /// When this client last swept the outboxes.
     outbox_sweep: Mutex<std::time::Instant>,
 }
@@ -156,7 +165,8 @@ impl Client {
             .shards
             .unwrap_or(if conn.is_cluster() { 16 } else { 1 });
         let shards = Arc::new(Shards::new(&config.namespace, count));
-        let batcher = Batcher::start(conn.clone(), Arc::clone(&shards), config.inline_args_max);
+        let settings: Arc<str> = config.script_settings(shards.len()).into();
+        let batcher = Batcher::start(conn.clone(), Arc::clone(&shards), Arc::clone(&settings));
         Ok(Self {
             inner: Arc::new(Inner {
                 conn,
@@ -168,6 +178,7 @@ impl Client {
                 waiters: Mutex::new(HashMap::new()),
                 masters: Mutex::new(HashMap::new()),
                 batcher,
+                settings,
                 // The first grab sweeps: children a crashed worker left behind go out at once.
                 outbox_sweep: Mutex::new(
                     std::time::Instant::now()
@@ -285,8 +296,8 @@ impl Client {
     /// Inserts one chunk of at most `INSERT_CHUNK` jobs, all or nothing.
     async fn insert_chunk(&self, shard: usize, chunk: &[&NewJob]) -> Result<Vec<Inserted>> {
         let prefix = self.inner.shards.get(shard).prefix();
-        let inline_max = self.inner.config.inline_args_max;
-        let invocation = insert_invocation(prefix, inline_max, true, chunk.iter().copied());
+        let invocation =
+            insert_invocation(prefix, &self.inner.settings, true, chunk.iter().copied());
         let reply = Reply::of("insert");
         decode_inserted(
             &reply,
@@ -358,14 +369,9 @@ impl Client {
     /// [`Error::NotFound`] for an unknown job, [`Error::WrongState`] for one that is running
     /// or has ended.
     pub async fn cancel(&self, id: JobId) -> Result<()> {
-        let keep = self.inner.config.keep_completed;
         self.state_change("cancel", id, "cancelled", |prefix| {
-            let mut invocation = scripts::CANCEL.prepare_invoke();
-            invocation
-                .key(prefix)
-                .arg(id.to_string())
-                .arg(keep.count)
-                .arg(millis(keep.age));
+            let mut invocation = self.invocation(&scripts::CANCEL, prefix);
+            invocation.arg(id.to_string());
             invocation
         })
         .await
@@ -380,8 +386,8 @@ impl Client {
     /// failed.
     pub async fn retry(&self, id: JobId) -> Result<()> {
         self.state_change("retry", id, "ok", |prefix| {
-            let mut invocation = scripts::RETRY.prepare_invoke();
-            invocation.key(prefix).arg(id.to_string());
+            let mut invocation = self.invocation(&scripts::RETRY, prefix);
+            invocation.arg(id.to_string());
             invocation
         })
         .await
@@ -487,14 +493,15 @@ impl Client {
         Ok(invocation.invoke_async(&mut conn).await?)
     }
 
-    /// Appends the history cap and the failed-job retention, the tail of every script that
-    /// may fail a job.
-    fn failure_args(&self, invocation: &mut redis::ScriptInvocation<'_>) {
-        let keep = self.inner.config.keep_failed;
+    /// A call of `script` on the shard at `prefix`, its settings (ARGV[1]) already given.
+    fn invocation(
+        &self,
+        script: &'static redis::Script,
+        prefix: &str,
+    ) -> redis::ScriptInvocation<'static> {
+        let mut invocation = script.prepare_invoke();
+        invocation.key(prefix).arg(&*self.inner.settings);
         invocation
-            .arg(self.inner.config.history_limit)
-            .arg(keep.count)
-            .arg(millis(keep.age));
     }
 }
 
@@ -519,7 +526,7 @@ impl Backend for Client {
                 break;
             }
             let shard = (start + i) % shards;
-            match self.grab_shard(shard, grab, grab.limit - jobs.len()).await {
+            match self.grab_from(shard, grab, grab.limit - jobs.len()).await {
                 Ok(grabbed) => {
                     next_wake = match (next_wake, grabbed.next_wake) {
                         (Some(a), Some(b)) => Some(a.min(b)),
@@ -529,7 +536,7 @@ impl Backend for Client {
                 }
                 // Jobs already leased are worth running; the failing shard is asked next time.
                 Err(error) if !jobs.is_empty() => {
-                    tracing::warn!(%error, shard, "grab failed on one shard");
+                    tracing::warn!(error = %chain(&error), shard, "grab failed on one shard");
                     break;
                 }
                 Err(error) => return Err(error),
@@ -539,19 +546,15 @@ impl Backend for Client {
     }
 
     async fn complete(&self, done: &[Completion]) -> Result<Vec<Ack>> {
-        let keep = self.inner.config.keep_completed;
         let flags = self
             .flags_by_shard(
                 "complete",
                 done,
+                COMPLETE_CHUNK,
                 |c| c.lease.shard,
                 |prefix, rows| {
-                    let mut invocation = scripts::COMPLETE.prepare_invoke();
-                    invocation
-                        .key(prefix)
-                        .arg(keep.count)
-                        .arg(millis(keep.age))
-                        .arg(rows.len());
+                    let mut invocation = self.invocation(&scripts::COMPLETE, prefix);
+                    invocation.arg(rows.len());
                     for completion in rows {
                         invocation
                             .arg(completion.lease.id.to_string())
@@ -574,27 +577,23 @@ impl Backend for Client {
         retry_in: Duration,
         failure: &FailureNote,
     ) -> Result<Ack> {
-        let mut invocation = scripts::TEMP_FAIL.prepare_invoke();
+        let mut invocation = self.invocation(&scripts::TEMP_FAIL, self.held_shard(lease).prefix());
         invocation
-            .key(self.held_shard(lease).prefix())
             .arg(lease.id.to_string())
             .arg(lease.token)
-            .arg(millis(retry_in))
+            .arg(millis(clamp_delay(retry_in)))
             .arg(failure.kind.as_str())
             .arg(truncate(&failure.message));
-        self.failure_args(&mut invocation);
         self.ack("temp_fail", &invocation, "retry").await
     }
 
     async fn perm_fail(&self, lease: &Lease, failure: &FailureNote) -> Result<Ack> {
-        let mut invocation = scripts::PERM_FAIL.prepare_invoke();
+        let mut invocation = self.invocation(&scripts::PERM_FAIL, self.held_shard(lease).prefix());
         invocation
-            .key(self.held_shard(lease).prefix())
             .arg(lease.id.to_string())
             .arg(lease.token)
             .arg(failure.kind.as_str())
             .arg(truncate(&failure.message));
-        self.failure_args(&mut invocation);
         // A permanent failure asked for and done is `Ok`.
         match self.ack("perm_fail", &invocation, "failed").await? {
             Ack::Lost => Ok(Ack::Lost),
@@ -609,16 +608,11 @@ impl Backend for Client {
         for child in children {
             self.check_size(child)?;
         }
-        let keep = self.inner.config.keep_completed;
         let parent = usize::from(lease.shard);
-        let mut invocation = scripts::REPLACE.prepare_invoke();
+        let mut invocation = self.invocation(&scripts::REPLACE, self.held_shard(lease).prefix());
         invocation
-            .key(self.held_shard(lease).prefix())
             .arg(lease.id.to_string())
             .arg(lease.token)
-            .arg(keep.count)
-            .arg(millis(keep.age))
-            .arg(self.inner.config.inline_args_max)
             .arg(children.len());
         let mut forwarded = false;
         for child in children {
@@ -636,21 +630,19 @@ impl Backend for Client {
         if forwarded && answer.0 == Ack::Ok {
             // Best effort now; a failure leaves the children in the outbox for the next sweep.
             if let Err(error) = self.forward_outbox(parent).await {
-                tracing::warn!(%error, shard = parent, "forwarding REPLACE children failed; will retry");
+                tracing::warn!(error = %chain(&error), shard = parent, "forwarding REPLACE children failed; will retry");
             }
         }
         Ok(answer)
     }
 
     async fn release(&self, lease: &Lease, release: &Release) -> Result<Ack> {
-        let mut invocation = scripts::RELEASE.prepare_invoke();
+        let mut invocation = self.invocation(&scripts::RELEASE, self.held_shard(lease).prefix());
         invocation
-            .key(self.held_shard(lease).prefix())
             .arg(lease.id.to_string())
             .arg(lease.token)
-            .arg(millis(release.delay))
+            .arg(millis(clamp_delay(release.delay)))
             .arg(release.defer_limit.map_or(-1, i64::from));
-        self.failure_args(&mut invocation);
         self.ack("release", &invocation, "ok").await
     }
 
@@ -658,6 +650,7 @@ impl Backend for Client {
         self.flags_by_shard(
             "heartbeat",
             leases,
+            HEARTBEAT_CHUNK,
             |lease| lease.shard,
             |prefix, rows| {
                 let mut invocation = scripts::HEARTBEAT.prepare_invoke();
@@ -666,7 +659,7 @@ impl Backend for Client {
                     invocation
                         .arg(lease.id.to_string())
                         .arg(lease.token)
-                        .arg(millis(lease.duration));
+                        .arg(millis(clamp_lease(lease.duration)));
                 }
                 invocation
             },
@@ -681,7 +674,10 @@ impl Backend for Client {
     fn is_permanent(error: &Error) -> bool {
         matches!(
             error,
-            Error::PayloadTooLarge { .. } | Error::ResourceNotFound { .. } | Error::Job(_)
+            Error::PayloadTooLarge { .. }
+                | Error::ResourceNotFound { .. }
+                | Error::Refused { .. }
+                | Error::Job(_)
         )
     }
 
@@ -699,27 +695,32 @@ impl Backend for Client {
 }
 
 impl Client {
-    /// Runs `script` once per shard that holds some of `items`, all at once, each call built by
-    /// `invocation` from the shard's prefix and its items and answering one flag per item;
-    /// returns the flags in the items' order.
+    /// Runs `script` per shard that holds some of `items`, in calls of at most `chunk` items,
+    /// all at once, each call built by `invocation` from the shard's prefix and its items and
+    /// answering one flag per item; returns the flags in the items' order.
     async fn flags_by_shard<'a, T>(
         &self,
         script: &'static str,
         items: &'a [T],
+        chunk: usize,
         shard_of: impl Fn(&T) -> u16,
         invocation: impl Fn(&str, &[&'a T]) -> redis::ScriptInvocation<'static>,
     ) -> Result<Vec<bool>> {
         let groups = group_by_shard(items.iter().enumerate(), |(_, item)| {
             usize::from(shard_of(item))
         });
-        let calls = groups.iter().map(|(shard, rows)| {
+        let calls: Vec<(usize, &[(usize, &'a T)])> = groups
+            .iter()
+            .flat_map(|(shard, rows)| rows.chunks(chunk).map(move |rows| (*shard, rows)))
+            .collect();
+        let answers = futures_util::future::try_join_all(calls.iter().map(|(shard, rows)| {
             let rows: Vec<&T> = rows.iter().map(|(_, item)| *item).collect();
             let invocation = invocation(self.inner.shards.get(*shard).prefix(), &rows);
             async move { Reply::of(script).flags(self.invoke(&invocation).await?, rows.len()) }
-        });
-        let answers = futures_util::future::try_join_all(calls).await?;
+        }))
+        .await?;
         let mut flags = vec![false; items.len()];
-        for ((_, rows), answer) in groups.iter().zip(answers) {
+        for ((_, rows), answer) in calls.iter().zip(answers) {
             for ((row, _), ok) in rows.iter().zip(answer) {
                 flags[*row] = ok;
             }
@@ -727,21 +728,31 @@ impl Client {
         Ok(flags)
     }
 
+    /// Up to `limit` jobs from one shard, in script calls of at most `GRAB_CHUNK` jobs each
+    /// (a script must stay short), until the shard has no more.
+    async fn grab_from(&self, shard: usize, grab: &Grab<'_>, limit: usize) -> Result<Grabbed> {
+        let mut grabbed = Grabbed::default();
+        loop {
+            let want = (limit - grabbed.jobs.len()).min(GRAB_CHUNK);
+            let more = self.grab_shard(shard, grab, want).await?;
+            let full = more.jobs.len() == want;
+            grabbed.jobs.extend(more.jobs);
+            grabbed.next_wake = more.next_wake;
+            if !full || grabbed.jobs.len() >= limit {
+                return Ok(grabbed);
+            }
+        }
+    }
+
     /// One shard's GRAB.
     async fn grab_shard(&self, shard: usize, grab: &Grab<'_>, limit: usize) -> Result<Grabbed> {
-        let config = &self.inner.config;
         let holder = serde_json::to_string(grab.holder)
             .map_err(|e| Reply::of("grab").error(e.to_string()))?;
-        let mut invocation = scripts::GRAB.prepare_invoke();
+        let mut invocation = self.invocation(&scripts::GRAB, self.inner.shards.get(shard).prefix());
         invocation
-            .key(self.inner.shards.get(shard).prefix())
             .arg(limit)
-            .arg(millis(grab.lease))
+            .arg(millis(clamp_lease(grab.lease)))
             .arg(holder)
-            .arg(config.max_lease_expiries)
-            .arg(config.history_limit)
-            .arg(config.keep_failed.count)
-            .arg(millis(config.keep_failed.age))
             .arg(grab.capabilities.join(","))
             .arg(filter_json(grab.filter))
             .arg(FILTER_WINDOW);

@@ -30,7 +30,7 @@ impl Client {
         }
         for shard in 0..self.inner.shards.len() {
             if let Err(error) = self.forward_outbox(shard).await {
-                tracing::warn!(%error, shard, "forwarding REPLACE children failed; will retry");
+                tracing::warn!(error = %crate::error::chain(&error), shard, "forwarding REPLACE children failed; will retry");
             }
         }
     }
@@ -56,13 +56,8 @@ impl Client {
                 let reply = Reply::of("forward");
                 let (home, args): (String, Vec<String>) = serde_json::from_str(entry)
                     .map_err(|e| reply.error(format!("bad outbox entry: {e}")))?;
-                let mut invocation = scripts::INSERT.prepare_invoke();
-                invocation
-                    .key(&home)
-                    .arg(self.inner.config.inline_args_max)
-                    .arg(0)
-                    .arg(1)
-                    .arg(&args);
+                let mut invocation = self.invocation(&scripts::INSERT, &home);
+                invocation.arg(0).arg(1).arg(&args);
                 self.invoke(&invocation).await?;
                 let _: i64 = redis::cmd("LREM")
                     .arg(&outbox)
