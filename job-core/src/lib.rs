@@ -16,6 +16,8 @@ mod run;
 mod set;
 mod worker;
 
+pub mod limits;
+
 #[doc(hidden)]
 pub mod __private;
 
