@@ -10,11 +10,13 @@ mod details;
 mod error;
 mod id;
 mod job;
-pub mod limits;
+mod name;
 mod outcome;
 mod run;
 mod set;
 mod worker;
+
+pub mod limits;
 
 #[doc(hidden)]
 pub mod __private;
@@ -28,6 +30,7 @@ pub use details::{Details, FailureKind, FailureRecord, JobState, ResourceState};
 pub use error::{BoxError, Error, Result};
 pub use id::{JobId, ParseJobIdError};
 pub use job::{Effect, Job, JobOptions, NewJob, Start, UniqueWhile};
+pub use name::{InvalidName, NameKind, check_name, name_problem};
 pub use outcome::{Failure, Outcome};
 pub use run::{Context, Run};
 pub use set::{Dispatch, JobSet};

@@ -4,13 +4,18 @@
 //! [`JobAttrs`] and an arm in [`JobAttrs::parse_key`]; `expand.rs` then turns the field into a
 //! `JobOptions` setter, or into a `Job` method for the keys that name fields (`resource`,
 //! `unique`), which [`Target::field`] checks against the struct.
+//!
+//! The rules that job-core defines for names and durations are not copied here: a literal
+//! value they apply to becomes a [`Check`], which `expand.rs` turns into a const assertion
+//! calling job-core, so breaking one is a compile error on the literal.
 
 use std::fmt;
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Span, TokenStream};
 use quote::ToTokens;
 use syn::ext::IdentExt;
 use syn::meta::ParseNestedMeta;
+use syn::spanned::Spanned;
 use syn::{
     Attribute, Data, DeriveInput, Expr, ExprArray, ExprLit, ExprUnary, Fields, Ident, Index, Lit,
     LitInt, LitStr, Member, Path, Token, UnOp,
@@ -52,6 +57,7 @@ const CRATE: Symbol = Symbol("crate");
 const FIXED: Symbol = Symbol("fixed");
 const EXPONENTIAL: Symbol = Symbol("exponential");
 const MAX: Symbol = Symbol("max");
+const TABLE: Symbol = Symbol("table");
 /// String values of `backoff = "..."`.
 const SMTP: &str = "smtp";
 /// String values of `effect = "..."`.
@@ -91,8 +97,10 @@ const EXPECT_UNIQUE: &str = "a field name or an array of field names, \
 const EXPECT_UNIQUE_WHILE: &str = "\"live\" or \"queued\"";
 const EXPECT_REQUIRES: &str =
     "an array of capabilities, like `requires = [\"gpu\", \"region=eu\"]`";
+const EXPECT_TABLE: &str = "an array of durations, like `table = [\"2s\", \"0s\", \"1m\"]`";
 const BACKOFF_FORMS: &str = "`backoff = \"exponential\"`, `backoff = \"smtp\"`, \
-     `backoff(fixed = \"30s\")` or `backoff(exponential = \"2s\", max = \"10m\")`";
+     `backoff(fixed = \"30s\")`, `backoff(exponential = \"2s\", max = \"10m\")` or \
+     `backoff(table = [\"2s\", \"0s\", \"1m\"])`";
 
 /// Milliseconds in one hour: the default cap of `backoff(exponential = ..)`.
 pub(crate) const HOUR_MS: u64 = 3_600_000;
@@ -117,7 +125,7 @@ impl Errors {
 }
 
 /// The retry schedule given by `backoff`, durations in milliseconds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum BackoffAttr {
     /// `"exponential"`: `Backoff::DEFAULT`.
     Default,
@@ -127,6 +135,25 @@ pub(crate) enum BackoffAttr {
     Fixed(u64),
     /// `backoff(exponential = "..", max = "..")`.
     Exponential { base: u64, max: u64 },
+    /// `backoff(table = ["..", ..])`: at least one step.
+    Table(Vec<u64>),
+}
+
+/// A rule of job-core that a literal must meet. job-derive cannot call job-core while it
+/// expands, so `expand.rs` emits each as a const assertion that calls job-core's own check,
+/// spanned on the literal: the rule is written once, in job-core.
+#[derive(Clone)]
+pub(crate) enum Check {
+    /// `name = ".."`: a valid `NameKind::JobType`.
+    JobType(LitStr),
+    /// Each capability of `requires = [..]`: a valid `NameKind::Capability`.
+    Capability(LitStr),
+    /// `lease = ".."`, in milliseconds: within `limits::MIN_LEASE..=MAX_LEASE`.
+    Lease(u64, Span),
+    /// `timeout = ".."`, in milliseconds: at most `limits::MAX_TIMEOUT`.
+    Timeout(u64, Span),
+    /// Each delay of `backoff(..)`, in milliseconds: at most `limits::MAX_DELAY`.
+    BackoffDelay(u64, Span),
 }
 
 /// What a job does to its resource: `effect = "..."`.
@@ -166,6 +193,8 @@ pub(crate) struct JobAttrs {
     /// Non-empty, without spaces or repeats.
     pub(crate) requires: Option<Vec<LitStr>>,
     pub(crate) krate: Option<Path>,
+    /// The literals job-core's rules apply to, checked at compile time by the expansion.
+    pub(crate) checks: Vec<Check>,
 }
 
 /// The struct a `#[derive(Job)]` sits on, for the keys that name its fields.
@@ -271,6 +300,9 @@ impl JobAttrs {
             let value = value(meta, NAME)?;
             let name = lit_str(&value).filter(|lit| !lit.value().is_empty());
             let name = name.ok_or_else(|| expects(&value, NAME, EXPECT_NAME));
+            if let Ok(lit) = &name {
+                self.checks.push(Check::JobType(lit.clone()));
+            }
             set(&mut self.name, path, NAME, name, errors);
         } else if *path == MAX_ATTEMPTS {
             let value = value(meta, MAX_ATTEMPTS)?;
@@ -280,13 +312,26 @@ impl JobAttrs {
             });
             set(&mut self.max_attempts, path, MAX_ATTEMPTS, n, errors);
         } else if *path == BACKOFF {
-            let backoff = parse_backoff(meta, errors)?;
+            let backoff = parse_backoff(meta, errors, &mut self.checks)?;
             set(&mut self.backoff, path, BACKOFF, backoff, errors);
         } else if *path == LEASE {
             let lease = positive_duration(meta, LEASE)?;
-            set(&mut self.lease, path, LEASE, lease, errors);
+            if let Ok((ms, span)) = lease {
+                self.checks.push(Check::Lease(ms, span));
+            }
+            set(
+                &mut self.lease,
+                path,
+                LEASE,
+                lease.map(|(ms, _)| ms),
+                errors,
+            );
         } else if *path == TIMEOUT {
             let timeout = positive_duration(meta, TIMEOUT)?;
+            if let Ok((ms, span)) = timeout {
+                self.checks.push(Check::Timeout(ms, span));
+            }
+            let timeout = timeout.map(|(ms, _)| ms);
             set(&mut self.timeout, path, TIMEOUT, timeout, errors);
         } else if *path == PRIORITY {
             let value = value(meta, PRIORITY)?;
@@ -343,6 +388,10 @@ impl JobAttrs {
         } else if *path == REQUIRES {
             let value = value(meta, REQUIRES)?;
             let requires = parse_requires(&value);
+            if let Ok(capabilities) = &requires {
+                let checks = capabilities.iter().cloned().map(Check::Capability);
+                self.checks.extend(checks);
+            }
             set(&mut self.requires, path, REQUIRES, requires, errors);
         } else if *path == CRATE {
             let krate = parse_crate(meta)?;
@@ -589,8 +638,11 @@ fn signed_digits(negative: bool, lit: &LitInt) -> String {
     }
 }
 
-/// Parses `key = "duration"`, in milliseconds, greater than zero.
-fn positive_duration(meta: &ParseNestedMeta<'_>, key: Symbol) -> syn::Result<syn::Result<u64>> {
+/// Parses `key = "duration"`, in milliseconds, greater than zero, with the literal's span.
+fn positive_duration(
+    meta: &ParseNestedMeta<'_>,
+    key: Symbol,
+) -> syn::Result<syn::Result<(u64, Span)>> {
     let value = value(meta, key)?;
     Ok(duration(&value, key).and_then(|ms| {
         if ms == 0 {
@@ -599,7 +651,7 @@ fn positive_duration(meta: &ParseNestedMeta<'_>, key: Symbol) -> syn::Result<syn
                 format!("`{key}` must be longer than zero"),
             ))
         } else {
-            Ok(ms)
+            Ok((ms, value.span()))
         }
     }))
 }
@@ -648,10 +700,12 @@ fn parse_crate(meta: &ParseNestedMeta<'_>) -> syn::Result<syn::Result<Path>> {
     Ok(path.ok_or_else(|| expects(&value, CRATE, EXPECT_CRATE)))
 }
 
-/// Parses `backoff = "name"` or `backoff(fixed = "..")` / `backoff(exponential = "..", max = "..")`.
+/// Parses `backoff = "name"` or `backoff(fixed = "..")` / `backoff(exponential = "..", max = "..")`
+/// / `backoff(table = [..])`, adding a [`Check`] per delay once the form is valid.
 fn parse_backoff(
     meta: &ParseNestedMeta<'_>,
     errors: &mut Errors,
+    checks: &mut Vec<Check>,
 ) -> syn::Result<syn::Result<BackoffAttr>> {
     if meta.input.peek(Token![=]) {
         let value = value(meta, BACKOFF)?;
@@ -667,13 +721,14 @@ fn parse_backoff(
         return Ok(Err(expects(&meta.path, BACKOFF, BACKOFF_FORMS)));
     }
 
-    let (mut fixed, mut exponential, mut max) = (None, None, None);
-    let mut max_path = None;
+    let (mut fixed, mut exponential, mut max, mut table) = (None, None, None, None);
+    let (mut max_path, mut table_path) = (None, None);
     let mut inner_errors = Errors::default();
     meta.parse_nested_meta(|inner| {
         let path = &inner.path;
         if *path == FIXED {
-            let ms = value(&inner, FIXED).map(|value| duration(&value, FIXED))?;
+            let value = value(&inner, FIXED)?;
+            let ms = duration(&value, FIXED).map(|ms| (ms, value.span()));
             set(&mut fixed, path, FIXED, ms, &mut inner_errors);
         } else if *path == EXPONENTIAL {
             let ms = positive_duration(&inner, EXPONENTIAL)?;
@@ -683,6 +738,10 @@ fn parse_backoff(
             let ms = duration(&value, MAX).map(|ms| (ms, value));
             max_path = Some(path.clone());
             set(&mut max, path, MAX, ms, &mut inner_errors);
+        } else if *path == TABLE {
+            let steps = parse_table(&value(&inner, TABLE)?);
+            table_path = Some(path.clone());
+            set(&mut table, path, TABLE, steps, &mut inner_errors);
         } else {
             let message = format!(
                 "unknown `backoff` key `{}`; expected {BACKOFF_FORMS}",
@@ -699,6 +758,22 @@ fn parse_backoff(
         return Ok(Ok(BackoffAttr::Default));
     }
 
+    if let Some(steps) = table {
+        if fixed.is_some() || exponential.is_some() || max.is_some() {
+            return Ok(Err(syn::Error::new_spanned(
+                table_path,
+                "`table` cannot be combined with `fixed`, `exponential` or `max`",
+            )));
+        }
+        checks.extend(
+            steps
+                .iter()
+                .map(|&(ms, span)| Check::BackoffDelay(ms, span)),
+        );
+        return Ok(Ok(BackoffAttr::Table(
+            steps.into_iter().map(|(ms, _)| ms).collect(),
+        )));
+    }
     let backoff = match (fixed, exponential, max) {
         (Some(_), Some(_), _) => Err(syn::Error::new_spanned(
             &meta.path,
@@ -708,18 +783,45 @@ fn parse_backoff(
             max_path,
             "`max` applies only to `backoff(exponential = \"..\", max = \"..\")`",
         )),
-        (Some(ms), None, None) => Ok(BackoffAttr::Fixed(ms)),
-        (None, Some(base), Some((max, value))) if max < base => Err(syn::Error::new_spanned(
+        (Some((ms, span)), None, None) => {
+            checks.push(Check::BackoffDelay(ms, span));
+            Ok(BackoffAttr::Fixed(ms))
+        }
+        (None, Some((base, _)), Some((max, value))) if max < base => Err(syn::Error::new_spanned(
             value,
             "`max` must be at least the `exponential` base delay",
         )),
-        (None, Some(base), max) => Ok(BackoffAttr::Exponential {
-            base,
-            max: max.map_or(HOUR_MS, |(max, _)| max),
-        }),
+        (None, Some((base, base_span)), max) => {
+            checks.push(Check::BackoffDelay(base, base_span));
+            if let Some((ms, value)) = &max {
+                checks.push(Check::BackoffDelay(*ms, value.span()));
+            }
+            Ok(BackoffAttr::Exponential {
+                base,
+                max: max.map_or(HOUR_MS, |(max, _)| max),
+            })
+        }
         (None, None, _) => Err(expects(&meta.path, BACKOFF, BACKOFF_FORMS)),
     };
     Ok(backoff)
+}
+
+/// Parses `table = ["2s", "0s", "1m"]`: at least one step, each a duration (zero allowed).
+fn parse_table(value: &Expr) -> syn::Result<Vec<(u64, Span)>> {
+    let mut errors = Errors::default();
+    let mut steps = Vec::new();
+    for lit in lit_strs(value, TABLE, EXPECT_TABLE, "step")? {
+        let step = lit.and_then(|lit| {
+            parse_duration(&lit.value())
+                .map(|ms| (ms, lit.span()))
+                .map_err(|why| expects(&lit, TABLE, &format!("{EXPECT_DURATION}; {why}")))
+        });
+        match step {
+            Ok(step) => steps.push(step),
+            Err(error) => errors.push(error),
+        }
+    }
+    errors.finish().map(|()| steps)
 }
 
 /// Whether the key is followed by `()`, which `parse_nested_meta` would call a syntax error.
@@ -887,6 +989,96 @@ mod tests {
         assert_eq!(error, "`exponential` must be longer than zero");
         let error = job_err(parse_quote! { #[job(backoff(fixed = "1s", fixed = "2s"))] struct S; });
         assert_eq!(error, "duplicate `job` attribute `fixed`");
+    }
+
+    #[test]
+    fn job_backoff_table_reads_steps() {
+        let attrs =
+            job(parse_quote! { #[job(backoff(table = ["2s", "0s", "1m",]))] struct S; }).unwrap();
+        assert_eq!(
+            attrs.backoff,
+            Some(BackoffAttr::Table(vec![2_000, 0, 60_000]))
+        );
+        let attrs = job(parse_quote! { #[job(backoff(table = ["1d"]))] struct S; }).unwrap();
+        assert_eq!(attrs.backoff, Some(BackoffAttr::Table(vec![86_400_000])));
+    }
+
+    #[test]
+    fn job_backoff_table_rejects_bad_tables() {
+        let error = job_err(parse_quote! { #[job(backoff(table = []))] struct S; });
+        assert_eq!(error, "`table` needs at least one step");
+        let expected =
+            "`table` expects an array of durations, like `table = [\"2s\", \"0s\", \"1m\"]`";
+        let error = job_err(parse_quote! { #[job(backoff(table = "2s"))] struct S; });
+        assert_eq!(error, expected);
+        let error = job_err(parse_quote! { #[job(backoff(table = ["2s", "soon", 3]))] struct S; });
+        let lines: Vec<_> = error.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "`table` expects a duration like \"30s\" or \"500ms\"; `soon` does not start with \
+                 a number",
+                expected,
+            ]
+        );
+        for input in [
+            parse_quote! { #[job(backoff(table = ["1s"], fixed = "1s"))] struct S; },
+            parse_quote! { #[job(backoff(exponential = "1s", table = ["1s"]))] struct S; },
+            parse_quote! { #[job(backoff(table = ["1s"], max = "1m"))] struct S; },
+        ] {
+            assert_eq!(
+                job_err(input),
+                "`table` cannot be combined with `fixed`, `exponential` or `max`"
+            );
+        }
+        let error =
+            job_err(parse_quote! { #[job(backoff(table = ["1s"], table = ["2s"]))] struct S; });
+        assert_eq!(error, "duplicate `job` attribute `table`");
+    }
+
+    fn checks(input: DeriveInput) -> Vec<String> {
+        let attrs = job(input).unwrap();
+        attrs
+            .checks
+            .iter()
+            .map(|check| match check {
+                Check::JobType(lit) => format!("job type {}", lit.value()),
+                Check::Capability(lit) => format!("capability {}", lit.value()),
+                Check::Lease(ms, _) => format!("lease {ms}"),
+                Check::Timeout(ms, _) => format!("timeout {ms}"),
+                Check::BackoffDelay(ms, _) => format!("delay {ms}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn job_literals_under_job_core_rules_become_checks() {
+        let input = parse_quote! {
+            #[job(name = "render|gpu", requires = ["gpu", "a,b"], lease = "25h", timeout = "1s")]
+            #[job(backoff(exponential = "1s", max = "3651d"))]
+            struct S;
+        };
+        assert_eq!(
+            checks(input),
+            [
+                "job type render|gpu",
+                "capability gpu",
+                "capability a,b",
+                "lease 90000000",
+                "timeout 1000",
+                "delay 1000",
+                "delay 315446400000",
+            ]
+        );
+        let input = parse_quote! { #[job(backoff(table = ["2s", "0s"]))] struct S; };
+        assert_eq!(checks(input), ["delay 2000", "delay 0"]);
+        let input = parse_quote! { #[job(backoff(fixed = "5m"))] struct S; };
+        assert_eq!(checks(input), ["delay 300000"]);
+        // The default name, the named schedules and the default cap need no check.
+        let input = parse_quote! { #[job(backoff = "smtp", max_attempts = 3)] struct S; };
+        assert!(checks(input).is_empty());
+        let input = parse_quote! { #[job(backoff(exponential = "2s"))] struct S; };
+        assert_eq!(checks(input), ["delay 2000"]);
     }
 
     #[test]

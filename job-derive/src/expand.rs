@@ -1,12 +1,12 @@
 //! `#[derive(Job)]`: `impl Job` with the wire name and the `JobOptions` the attributes set.
 
-use proc_macro2::{Literal, TokenStream};
+use proc_macro2::{Group, Literal, Span, TokenStream, TokenTree};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
-use syn::{Data, DeriveInput, LitStr, Path};
+use syn::{Data, DeriveInput, Ident, LitStr, Path};
 
-use crate::attr::{BackoffAttr, EffectAttr, Errors, JobAttrs, UniqueWhileAttr};
+use crate::attr::{BackoffAttr, Check, EffectAttr, Errors, JobAttrs, UniqueWhileAttr};
 
 /// Expands `#[derive(Job)]`. Attribute mistakes come back as `compile_error!`s next to a stub
 /// impl, so uses of the type do not add errors of their own.
@@ -30,13 +30,21 @@ pub(crate) fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
     };
 
     let mut errors = Errors::default();
-    let attrs = JobAttrs::parse(input, &mut errors);
+    let mut attrs = JobAttrs::parse(input, &mut errors);
     for field in fields {
         crate::attr::reject(&field.attrs, "a field; put it on the struct", &mut errors);
     }
     let krate = crate_path(attrs.krate.as_ref());
     match errors.finish() {
-        Ok(()) => Ok(job_impl(input, &krate, &attrs)),
+        Ok(()) => {
+            if attrs.name.is_none() {
+                // The type's name is a job type too; of the rules, only the length can fail.
+                attrs
+                    .checks
+                    .push(Check::JobType(default_name(&input.ident)));
+            }
+            Ok(job_impl(input, &krate, &attrs))
+        }
         Err(error) => {
             let stub = job_impl(input, &krate, &JobAttrs::default());
             let error = error.into_compile_error();
@@ -53,12 +61,10 @@ pub(crate) fn crate_path(krate: Option<&Path>) -> TokenStream {
 fn job_impl(input: &DeriveInput, krate: &TokenStream, attrs: &JobAttrs) -> TokenStream {
     let ident = &input.ident;
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
-    let name = attrs
-        .name
-        .clone()
-        .unwrap_or_else(|| LitStr::new(&ident.unraw().to_string(), ident.span()));
+    let name = attrs.name.clone().unwrap_or_else(|| default_name(ident));
     let setters = setters(krate, attrs);
     let methods = methods(krate, attrs);
+    let checks = attrs.checks.iter().map(|check| check_tokens(krate, check));
     quote! {
         const _: () = {
             #[automatically_derived]
@@ -67,8 +73,62 @@ fn job_impl(input: &DeriveInput, krate: &TokenStream, attrs: &JobAttrs) -> Token
                 const OPTIONS: #krate::JobOptions = #krate::JobOptions::new() #(#setters)*;
                 #methods
             }
+            #(#checks)*
         };
     }
+}
+
+/// The wire name of a type without `name = ".."`: its name, without `r#`.
+fn default_name(ident: &Ident) -> LitStr {
+    LitStr::new(&ident.unraw().to_string(), ident.span())
+}
+
+/// A call to job-core's const assertion for `check`, as a statement of the `const _` block:
+/// evaluated at compile time, it fails compilation with job-core's message. Every token is
+/// respanned onto the literal (resolving as at the call site), so with `#[track_caller]` the
+/// error points there.
+fn check_tokens(krate: &TokenStream, check: &Check) -> TokenStream {
+    let private = quote!(#krate::__private);
+    let (call, span) = match check {
+        Check::JobType(lit) => (
+            quote!(#private::assert_name(#private::NameKind::JobType, #lit)),
+            lit.span(),
+        ),
+        Check::Capability(lit) => (
+            quote!(#private::assert_name(#private::NameKind::Capability, #lit)),
+            lit.span(),
+        ),
+        Check::Lease(ms, span) => {
+            let lease = duration(*ms);
+            (quote!(#private::assert_lease(#lease)), *span)
+        }
+        Check::Timeout(ms, span) => {
+            let timeout = duration(*ms);
+            (quote!(#private::assert_timeout(#timeout)), *span)
+        }
+        Check::BackoffDelay(ms, span) => {
+            let delay = duration(*ms);
+            (quote!(#private::assert_backoff_delay(#delay)), *span)
+        }
+    };
+    respan(quote!(#call;), Span::call_site().located_at(span))
+}
+
+/// `tokens` with every span, inside groups too, set to `span`.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut token| {
+            if let TokenTree::Group(group) = &token {
+                let mut inner = Group::new(group.delimiter(), respan(group.stream(), span));
+                inner.set_span(span);
+                token = TokenTree::Group(inner);
+            } else {
+                token.set_span(span);
+            }
+            token
+        })
+        .collect()
 }
 
 /// `fn resource` and `fn unique_key`, when `resource` and `unique` name fields. Each field
@@ -105,8 +165,8 @@ fn setters(krate: &TokenStream, attrs: &JobAttrs) -> Vec<TokenStream> {
         let n = Literal::u32_unsuffixed(n);
         setters.push(quote!(.with_max_attempts(#n)));
     }
-    if let Some(backoff) = attrs.backoff {
-        let backoff = match backoff {
+    if let Some(backoff) = &attrs.backoff {
+        let backoff = match *backoff {
             BackoffAttr::Default => quote!(#krate::Backoff::DEFAULT),
             BackoffAttr::Smtp => quote!(#krate::Backoff::Smtp),
             BackoffAttr::Fixed(ms) => {
@@ -116,6 +176,10 @@ fn setters(krate: &TokenStream, attrs: &JobAttrs) -> Vec<TokenStream> {
             BackoffAttr::Exponential { base, max } => {
                 let (base, max) = (duration(base), duration(max));
                 quote!(#krate::Backoff::Exponential { base: #base, max: #max })
+            }
+            BackoffAttr::Table(ref steps) => {
+                let steps = steps.iter().map(|&ms| duration(ms));
+                quote!(#krate::Backoff::Table(&[#(#steps),*]))
             }
         };
         setters.push(quote!(.with_backoff(#backoff)));
@@ -228,6 +292,60 @@ mod tests {
             expand(parse_quote! { #[job(resource = "0", unique = "0")] struct Pair(u8, u8); });
         assert!(out.contains("to_string (& self . 0)"), "{out}");
         assert!(out.contains("to_string (& (& self . 0 ,))"), "{out}");
+    }
+
+    #[test]
+    fn job_backoff_table_expands_to_a_static_slice() {
+        let out = expand(parse_quote! {
+            #[job(crate = "my::job", backoff(table = ["2s", "0s", "1m"]))]
+            struct Ping;
+        });
+        let want = "my :: job :: JobOptions :: new () . with_backoff (my :: job :: Backoff :: Table \
+             (& [:: core :: time :: Duration :: from_millis (2000) , \
+             :: core :: time :: Duration :: from_millis (0) , \
+             :: core :: time :: Duration :: from_millis (60000)])) ;";
+        assert!(out.contains(want), "{out}");
+    }
+
+    #[test]
+    fn job_literal_rules_become_const_assertions() {
+        let out = expand(parse_quote! {
+            #[job(crate = "my::job", name = "mail.send", requires = ["gpu"], lease = "1m")]
+            #[job(timeout = "1s", backoff(table = ["2s"]))]
+            struct Ping;
+        });
+        let private = "my :: job :: __private ::";
+        let duration = ":: core :: time :: Duration :: from_millis";
+        for want in [
+            format!("{private} assert_name ({private} NameKind :: JobType , \"mail.send\") ;"),
+            format!("{private} assert_name ({private} NameKind :: Capability , \"gpu\") ;"),
+            format!("{private} assert_lease ({duration} (60000)) ;"),
+            format!("{private} assert_timeout ({duration} (1000)) ;"),
+            format!("{private} assert_backoff_delay ({duration} (2000)) ;"),
+        ] {
+            assert!(out.contains(&want), "{want}\n{out}");
+        }
+        // Inside the `const _` block, after the impl.
+        assert!(out.ends_with("(2000)) ; } ;"), "{out}");
+    }
+
+    #[test]
+    fn job_default_name_is_checked_too() {
+        for input in [
+            parse_quote! { struct Ping; },
+            parse_quote! { #[job(backoff = "smtp", max_attempts = 2)] struct Ping; },
+        ] {
+            let out = expand(input);
+            let want = ":: job :: __private :: assert_name \
+                 (:: job :: __private :: NameKind :: JobType , \"Ping\") ;";
+            assert!(out.contains(want), "{out}");
+            assert_eq!(out.matches("assert_").count(), 1, "{out}");
+        }
+        let out = expand(parse_quote! { struct r#Match; });
+        assert!(out.contains("NameKind :: JobType , \"Match\")"), "{out}");
+        // A stub after an error has no assertion: the error is enough.
+        let out = expand(parse_quote! { #[job(name = "a|b", lease = "soon")] struct Ping; });
+        assert!(!out.contains("assert_"), "{out}");
     }
 
     #[test]

@@ -12,23 +12,26 @@ mod set;
 ///
 /// | Attribute | Value | Default |
 /// |---|---|---|
-/// | `name = "mail.send"` | the wire name, non-empty | the type's name: renaming the struct needs an explicit `name` to keep queued jobs |
+/// | `name = "mail.send"` | the wire name: 1 to 128 bytes, without `\|`, `,` or control characters | the type's name: renaming the struct needs an explicit `name` to keep queued jobs |
 /// | `max_attempts = 5` | integer, at least 1 | 25 |
 /// | `backoff = "exponential"` / `"smtp"` | a named schedule | `"exponential"` (1 s doubling, capped at 1 h) |
 /// | `backoff(fixed = "30s")` | the same delay every time | |
 /// | `backoff(exponential = "2s", max = "10m")` | doubling from `exponential`, capped at `max` (default 1 h) | |
-/// | `lease = "60s"` | duration, above zero | 60 s |
-/// | `timeout = "30s"` | duration, above zero | none |
+/// | `backoff(table = ["2s", "0s", "1m"])` | one delay per attempt, the last repeating; at least one step | |
+/// | `lease = "60s"` | duration, from 30 ms to 24 h | 60 s |
+/// | `timeout = "30s"` | duration, above zero, at most 365 d | none |
 /// | `priority = -2` | integer from -128 to 127, higher first | 0 |
 /// | `max_defers = 10` | integer | 100 |
 /// | `resource = "account_id"` | a field whose `to_string()` names the job's resource (its index, like `"0"`, on a tuple struct): jobs on one resource run one at a time, in enqueue order | none (or given at enqueue) |
 /// | `effect = "create"` / `"update"` / `"delete"` | what the job does to its resource, checked at enqueue | none |
 /// | `unique = "user_id"` / `unique = ["user_id", "day"]` | fields whose values, as a JSON array, make the unique key: while a job of the type with that key is live, enqueuing another answers the live one's id | none |
 /// | `unique_while = "live"` / `"queued"` | how long the unique key holds: until the job ends, or until a worker starts it; needs `unique` | `"live"` |
-/// | `requires = ["gpu", "region=eu"]` | capabilities a worker needs to take the job: non-empty, no spaces, no repeats | none |
+/// | `requires = ["gpu", "region=eu"]` | capabilities a worker needs to take the job: 1 to 128 bytes, no spaces, `\|`, `,` or control characters, no repeats | none |
 /// | `crate = "::job"` | path to the `job` crate | `::job` |
 ///
-/// Durations are an integer and a unit: `ms`, `s`, `m`, `h` or `d` (`"500ms"`, `"2d"`).
+/// Durations are an integer and a unit: `ms`, `s`, `m`, `h` or `d` (`"500ms"`, `"2d"`); a
+/// `backoff` delay is at most 3650 d. The name, capability and duration rules are job-core's
+/// (`NameKind`, `limits`): a literal that breaks one fails to compile, with the error on it.
 /// A `resource` field must implement `Display`; `unique` fields must implement `Serialize`.
 ///
 /// ```compile_fail

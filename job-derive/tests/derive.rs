@@ -52,8 +52,19 @@ struct Exponential;
 struct ExponentialCapped;
 
 #[derive(Job, Serialize, Deserialize)]
-#[job(lease = "2d", timeout = "1h", priority = 127)]
+#[job(backoff(table = ["2s", "0s", "1m"]))]
+struct Table;
+
+// The longest lease, timeout and delay the limits allow.
+#[derive(Job, Serialize, Deserialize)]
+#[job(lease = "1d", timeout = "365d", priority = 127)]
+#[job(backoff(exponential = "3650d", max = "3650d"))]
 struct LongUnits;
+
+#[derive(Job, Serialize, Deserialize)]
+#[job(lease = "30ms", backoff(table = ["3650d"]))]
+#[job(name = "письмо.отправить", requires = ["region=eu", "gpu:2"])]
+struct Boundaries;
 
 #[derive(Job, Serialize, Deserialize)]
 #[serde(bound = "")]
@@ -116,11 +127,35 @@ fn options_receive_every_attribute() {
         Some(Duration::from_millis(500))
     );
 
+    let day = Duration::from_secs(86_400);
     let expected = JobOptions::new()
-        .with_lease(Duration::from_secs(2 * 86_400))
-        .with_timeout(Duration::from_secs(3_600))
+        .with_backoff(Backoff::Exponential {
+            base: day * 3_650,
+            max: day * 3_650,
+        })
+        .with_lease(day)
+        .with_timeout(day * 365)
         .with_priority(127);
     assert_eq!(LongUnits::OPTIONS, expected);
+    assert_eq!(
+        LongUnits::OPTIONS.lease(),
+        Some(job_core::limits::MAX_LEASE)
+    );
+    assert_eq!(
+        LongUnits::OPTIONS.timeout(),
+        Some(job_core::limits::MAX_TIMEOUT)
+    );
+
+    assert_eq!(Boundaries::NAME, "письмо.отправить");
+    assert_eq!(
+        Boundaries::OPTIONS.lease(),
+        Some(job_core::limits::MIN_LEASE)
+    );
+    assert_eq!(Boundaries::OPTIONS.requires(), ["region=eu", "gpu:2"]);
+    assert_eq!(
+        Boundaries::OPTIONS.backoff(),
+        Backoff::Table(&[job_core::limits::MAX_DELAY])
+    );
 }
 
 #[test]
@@ -148,6 +183,19 @@ fn options_receive_every_backoff_form() {
             max: Duration::from_secs(600)
         }
     );
+}
+
+#[test]
+fn backoff_table_steps_per_attempt() {
+    const STEPS: &[Duration] = &[
+        Duration::from_secs(2),
+        Duration::ZERO,
+        Duration::from_secs(60),
+    ];
+    let backoff = Table::OPTIONS.backoff();
+    assert_eq!(backoff, Backoff::Table(STEPS));
+    let delays: Vec<_> = (1..=4).map(|attempt| backoff.delay(attempt)).collect();
+    assert_eq!(delays, [STEPS[0], STEPS[1], STEPS[2], STEPS[2]]);
 }
 
 #[derive(Job, Serialize, Deserialize)]
@@ -428,6 +476,7 @@ mod hygiene {
         lease = "5s",
         backoff(exponential = "1s", max = "1m")
     )]
+    #[job(timeout = "1m", requires = ["gpu"])]
     pub(super) struct A {
         x: u8,
     }
@@ -518,7 +567,8 @@ mod no_prelude {
     #![no_implicit_prelude]
 
     #[derive(::job_core::Job, ::serde::Serialize, ::serde::Deserialize)]
-    #[job(max_attempts = 3, timeout = "1m")]
+    #[job(max_attempts = 3, timeout = "1m", name = "A", lease = "1s")]
+    #[job(backoff(table = ["1s", "0ms"]))]
     pub(super) struct A {
         pub(super) x: ::std::string::String,
     }
@@ -543,10 +593,13 @@ mod no_prelude {
 
 #[test]
 fn no_implicit_prelude_module_compiles() {
+    const STEPS: &[Duration] = &[Duration::from_secs(1), Duration::ZERO];
     assert_eq!(
         no_prelude::A::OPTIONS,
         JobOptions::new()
             .with_max_attempts(3)
+            .with_backoff(Backoff::Table(STEPS))
+            .with_lease(Duration::from_secs(1))
             .with_timeout(Duration::from_secs(60))
     );
     assert_eq!(no_prelude::Set::NAMES, ["A", "B"]);
