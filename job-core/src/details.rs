@@ -45,6 +45,9 @@ pub struct Details {
     pub requires: Vec<String>,
     /// The job that REPLACEd itself with this one.
     pub parent: Option<JobId>,
+    /// This job's REPLACE children that were not stored because another live job held their
+    /// unique key: `(child, live job)`, the first 100.
+    pub duplicate_children: Vec<(JobId, JobId)>,
     /// When a worker last asked for jobs of this type (whatever its capabilities), by the
     /// backend's clock; `None` when no worker ever has. A ready job with `None` here waits for
     /// a worker that serves its type.

@@ -41,6 +41,9 @@ pub enum Error {
         /// The limit.
         limit: usize,
     },
+    /// A name (a job type, a capability) breaks the rules of [`NameKind`](crate::NameKind).
+    #[error(transparent)]
+    InvalidName(#[from] crate::InvalidName),
     /// The backend failed.
     #[error("backend operation failed")]
     Backend(#[source] BoxError),

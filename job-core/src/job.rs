@@ -147,10 +147,11 @@ impl JobOptions {
 
     /// Sets how long a grabbed job is held before another worker may take it (renewed by
     /// heartbeats while the handler runs); without it, the worker's lease applies (60 s by
-    /// default).
+    /// default). Clamped into [`MIN_LEASE`](crate::limits::MIN_LEASE)`..=`
+    /// [`MAX_LEASE`](crate::limits::MAX_LEASE).
     #[must_use]
     pub const fn with_lease(mut self, lease: Duration) -> Self {
-        self.lease = Some(lease);
+        self.lease = Some(crate::limits::clamp_lease(lease));
         self
     }
 
@@ -161,10 +162,17 @@ impl JobOptions {
         self
     }
 
-    /// Sets the longest a handler may run; past it the attempt fails and is retried.
+    /// Sets the longest a handler may run; past it the attempt fails and is retried. At most
+    /// [`MAX_TIMEOUT`](crate::limits::MAX_TIMEOUT).
     #[must_use]
     pub const fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
+        self.timeout = Some(
+            if timeout.as_nanos() > crate::limits::MAX_TIMEOUT.as_nanos() {
+                crate::limits::MAX_TIMEOUT
+            } else {
+                timeout
+            },
+        );
         self
     }
 
@@ -343,10 +351,10 @@ impl NewJob {
         self
     }
 
-    /// Delays the first run by `delay`.
+    /// Delays the first run by `delay` (at most [`MAX_DELAY`](crate::limits::MAX_DELAY)).
     #[must_use]
     pub fn with_delay(mut self, delay: Duration) -> Self {
-        self.start = Start::After(delay);
+        self.start = Start::After(crate::limits::clamp_delay(delay));
         self
     }
 

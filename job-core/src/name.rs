@@ -85,7 +85,7 @@ impl NameKind {
     /// use job_core::NameKind;
     ///
     /// assert_eq!(
-    ///     NameKind::Capability.rule(),
+    ///     NameKind::JobType.rule(),
     ///     "1 to 128 bytes, without `|`, `,` or control characters"
     /// );
     /// ```
@@ -93,9 +93,8 @@ impl NameKind {
     pub const fn rule(&self) -> &'static str {
         match self {
             Self::Namespace => "1 to 128 bytes, without `{`, `}` or control characters",
-            Self::JobType | Self::Capability => {
-                "1 to 128 bytes, without `|`, `,` or control characters"
-            }
+            Self::JobType => "1 to 128 bytes, without `|`, `,` or control characters",
+            Self::Capability => "1 to 128 bytes, without `|`, `,`, spaces or control characters",
             Self::Resource | Self::UniqueKey => "1 to 512 bytes, without NUL",
             Self::AttributeName => "1 to 128 bytes, without control characters",
             Self::AttributeValue => "0 to 1024 bytes of any text",
@@ -123,6 +122,7 @@ impl NameKind {
             Self::Capability => match byte {
                 b'|' => Some(PIPE),
                 b',' => Some(COMMA_IN_CAPABILITY),
+                b' ' => Some(SPACE_IN_CAPABILITY),
                 _ if control => Some(CONTROL),
                 _ => None,
             },
@@ -161,9 +161,10 @@ const EMPTY: &str = "is empty";
 const CONTROL: &str = "contains a control character (NUL included)";
 const BRACE: &str = "contains `{` or `}`, which would break Redis Cluster hash tags";
 const PIPE: &str = "contains `|`, which separates a job type from its required capabilities";
-const COMMA_IN_TYPE: &str =
-    "contains `,`, which separates names in lists of job types and capabilities";
+const COMMA_IN_TYPE: &str = "contains `,`, a separator in the names of queues";
 const COMMA_IN_CAPABILITY: &str = "contains `,`, which separates required capabilities";
+const SPACE_IN_CAPABILITY: &str =
+    "contains a space (capabilities are single words like `gpu` or `region=eu`)";
 const NUL_IN_RESOURCE: &str = "contains NUL, which is reserved as a separator";
 const NUL_IN_UNIQUE_KEY: &str = "contains NUL, which separates a job type from its unique key";
 
@@ -473,7 +474,7 @@ mod tests {
         );
         assert_eq!(
             reason(NameKind::JobType, "render,paint"),
-            Some("contains `,`, which separates names in lists of job types and capabilities")
+            Some("contains `,`, a separator in the names of queues")
         );
         assert_eq!(
             reason(NameKind::Capability, "gpu,cpu"),
@@ -525,7 +526,7 @@ mod tests {
             NameKind::AttributeName,
         ];
         for kind in kinds {
-            let separators = ['{', '}', '|', ','];
+            let separators = ['{', '}', '|', ',', ' '];
             let chars = (0u32..=0x9F).filter_map(char::from_u32);
             for c in chars.filter(|c| !separators.contains(c)) {
                 let value = format!("a{c}b");

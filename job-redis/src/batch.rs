@@ -30,9 +30,14 @@ pub(crate) struct Batcher {
 }
 
 impl Batcher {
-    pub(crate) fn start(conn: Conn, shards: Arc<Shards>, settings: Arc<str>) -> Self {
+    pub(crate) fn start(
+        conn: Conn,
+        shards: Arc<Shards>,
+        settings: Arc<str>,
+        server: String,
+    ) -> Self {
         let (queue, pending) = mpsc::unbounded_channel();
-        tokio::spawn(run(conn, shards, settings, pending));
+        tokio::spawn(run(conn, shards, settings, server, pending));
         Self { queue }
     }
 
@@ -51,6 +56,7 @@ async fn run(
     conn: Conn,
     shards: Arc<Shards>,
     settings: Arc<str>,
+    server: String,
     mut queue: mpsc::UnboundedReceiver<Pending>,
 ) {
     let mut calls = tokio::task::JoinSet::new();
@@ -69,21 +75,33 @@ async fn run(
         }
         for (shard, group) in group_by_shard(batch.drain(..), |pending| pending.shard) {
             let prefix = shards.get(shard).prefix().to_owned();
-            calls.spawn(send(conn.clone(), prefix, Arc::clone(&settings), group));
+            let to = Target {
+                prefix,
+                settings: Arc::clone(&settings),
+                server: server.clone(),
+            };
+            calls.spawn(send(conn.clone(), to, group));
         }
     }
     while calls.join_next().await.is_some() {}
 }
 
 /// Inserts one batch and answers each of its callers.
-async fn send(mut conn: Conn, prefix: String, settings: Arc<str>, batch: Vec<Pending>) {
+/// Where a batch goes: its shard, with the client's settings, on its server.
+struct Target {
+    prefix: String,
+    settings: Arc<str>,
+    server: String,
+}
+
+async fn send(mut conn: Conn, to: Target, batch: Vec<Pending>) {
     let jobs = batch.iter().map(|pending: &Pending| &pending.job);
-    let invocation = insert_invocation(&prefix, &settings, false, jobs);
+    let invocation = insert_invocation(&to.prefix, &to.settings, false, jobs);
     let reply = Reply::of("insert");
     let answers = match invocation.invoke_async::<redis::Value>(&mut conn).await {
         Ok(value) => decode_inserted(&reply, value, batch.iter().map(|p| &p.job))
             .and_then(|rows| rows.ok_or_else(|| reply.error("unexpected `lost`"))),
-        Err(error) => Err(Error::Redis(error)),
+        Err(error) => Err(Error::from(error).at(Some(&to.server))),
     };
     match answers {
         Ok(rows) => {

@@ -1,5 +1,8 @@
 use std::time::Duration;
 
+/// The most shards a namespace may have (each must own a distinct range of cluster slots).
+pub(crate) const MAX_SHARDS: u16 = 1024;
+
 /// Settings of a [`Client`](crate::Client).
 ///
 /// ```
@@ -22,6 +25,7 @@ pub struct Config {
     pub(crate) keep_completed: Retention,
     pub(crate) keep_failed: Retention,
     pub(crate) max_lease_expiries: u32,
+    pub(crate) insert_retry: Duration,
     pub(crate) inline_args_max: usize,
     pub(crate) shards: Option<u16>,
     pub(crate) cluster: bool,
@@ -68,6 +72,7 @@ impl Config {
             keep_completed: Retention::new(10_000, Duration::from_secs(86_400)),
             keep_failed: Retention::new(100_000, Duration::from_secs(7 * 86_400)),
             max_lease_expiries: 5,
+            insert_retry: Duration::from_secs(10),
             inline_args_max: 48,
             shards: None,
             cluster: false,
@@ -103,10 +108,11 @@ impl Config {
         self
     }
 
-    /// Sets how many failure records a job keeps (the newest).
+    /// Sets how many failure records a job keeps (the newest): 0 keeps none, at most
+    /// [`MAX_HISTORY`](job_core::limits::MAX_HISTORY).
     #[must_use]
     pub fn history_limit(mut self, records: u32) -> Self {
-        self.history_limit = records;
+        self.history_limit = records.min(job_core::limits::MAX_HISTORY);
         self
     }
 
@@ -124,6 +130,15 @@ impl Config {
         self
     }
 
+    /// Sets how long an insert whose outcome is unknown (Redis timed out, or the connection
+    /// broke after the call was sent) is tried again with the same ids (default 10 s), before
+    /// it gives up with `Error::Unconfirmed`.
+    #[must_use]
+    pub fn insert_retry(mut self, patience: Duration) -> Self {
+        self.insert_retry = patience;
+        self
+    }
+
     /// Sets how many times a job's lease may run out before the job fails for good.
     #[must_use]
     pub fn max_lease_expiries(mut self, expiries: u32) -> Self {
@@ -135,14 +150,15 @@ impl Config {
 impl Config {
     /// Sets how many shards the namespace has: each is one hash tag, so one cluster slot, and
     /// the unit of atomicity (a REPLACE is atomic within its shard). On a Cluster the shards
-    /// spread over the masters; the default is 1 on a single Redis and 16 on a Cluster.
+    /// spread over the masters; the default is 1 on a single Redis and 16 on a Cluster; 1 to
+    /// 1024.
     ///
     /// **Never change the shard count of a live namespace**: every client and worker of a
     /// namespace must agree on it, and jobs stored under other shards would be orphaned. To
     /// change it, start a new namespace and drain the old one.
     #[must_use]
     pub fn shards(mut self, count: u16) -> Self {
-        self.shards = Some(count.max(1));
+        self.shards = Some(count.clamp(1, MAX_SHARDS));
         self
     }
 

@@ -49,19 +49,25 @@ impl ConnectionLike for Conn {
 }
 
 /// The seed nodes of a URL: `redis://a:7000,b:7001,c:7002` (later nodes may omit the scheme and
-/// credentials; they take the first node's) gives three, a plain URL one.
+/// credentials; they take the first node's) gives three, a plain URL one. A `,` inside the first
+/// node's password (before its `@`) does not split it.
 pub(crate) fn seeds(url: &str) -> Vec<String> {
-    let mut parts = url.split(',').map(str::trim).filter(|p| !p.is_empty());
+    // `scheme://[user:pass@]` of the first node, for the nodes that give only `host:port`.
+    let (scheme, rest) = match url.find("://") {
+        Some(at) => url.split_at(at + 3),
+        None => ("", url),
+    };
+    let auth_len = match rest.find('@') {
+        Some(at) if !rest[..at].contains("://") => at + 1,
+        _ => 0,
+    };
+    let (auth, hosts) = rest.split_at(auth_len);
+    let lead = format!("{scheme}{auth}");
+    let mut parts = hosts.split(',').map(str::trim).filter(|p| !p.is_empty());
     let Some(first) = parts.next() else {
         return vec![url.to_owned()];
     };
-    // `scheme://[user:pass@]` of the first node, for the nodes that give only `host:port`.
-    let lead = first.find("://").map_or(String::new(), |at| {
-        let rest = &first[at + 3..];
-        let auth = rest.rfind('@').map_or("", |end| &rest[..=end]);
-        format!("{}{auth}", &first[..at + 3])
-    });
-    std::iter::once(first.to_owned())
+    std::iter::once(format!("{lead}{first}"))
         .chain(parts.map(|part| {
             if part.contains("://") {
                 part.to_owned()
@@ -86,6 +92,11 @@ mod tests {
                 "redis://u:p@10.0.0.2:7001",
                 "rediss://x:7002"
             ]
+        );
+        assert_eq!(seeds("redis://:p,w@h:1"), ["redis://:p,w@h:1"]);
+        assert_eq!(
+            seeds("redis://h1:1,redis://u:p@h2:2"),
+            ["redis://h1:1", "redis://u:p@h2:2"]
         );
     }
 }

@@ -12,8 +12,14 @@ pub enum Error {
         source: redis::RedisError,
     },
     /// A command failed.
-    #[error("redis command failed")]
-    Redis(#[source] redis::RedisError),
+    #[error("redis command failed{}", at(server.as_deref()))]
+    Redis {
+        /// The server (the client's URL, password hidden), when known.
+        server: Option<String>,
+        /// The cause.
+        #[source]
+        source: redis::RedisError,
+    },
     /// The Redis user's ACL forbids a command (or a key) the library needs: retrying cannot
     /// help until the ACL changes.
     #[error(
@@ -76,6 +82,48 @@ pub enum Error {
         /// The resource.
         resource: String,
     },
+    /// A job's type, resource, unique key, capability or attribute breaks the name rules;
+    /// nothing was stored.
+    #[error("job {id} of type `{job_type}` was not stored: a name is invalid")]
+    InvalidJob {
+        /// The job.
+        id: job_core::JobId,
+        /// The wire name of its type (as given).
+        job_type: String,
+        /// Which name, and why.
+        #[source]
+        source: job_core::InvalidName,
+    },
+    /// A setting or an argument (the namespace, a type or capability of a grab) breaks the
+    /// name rules.
+    #[error(transparent)]
+    InvalidName(#[from] job_core::InvalidName),
+    /// An insert got no answer (Redis timed out or the connection broke after the call may
+    /// have reached it), also when tried again for `Config::insert_retry`: the jobs may or may
+    /// not be stored. Inserting them again with the same ids is safe (a stored one answers
+    /// `Inserted::Exists`); `Client::details` tells.
+    #[error(
+        "the outcome of inserting job {} is unknown{}: Redis did not answer (the same ids are safe to insert again)",
+        ids.first().map(ToString::to_string).unwrap_or_default(),
+        if ids.len() > 1 { format!(" (and {} more)", ids.len() - 1) } else { String::new() }
+    )]
+    Unconfirmed {
+        /// The jobs whose insert is unconfirmed.
+        ids: Vec<job_core::JobId>,
+        /// The last failure.
+        #[source]
+        source: Box<Error>,
+    },
+    /// A call asks for more than one call may carry.
+    #[error("too many {what}: {count}, at most {max}")]
+    TooMany {
+        /// What there are too many of.
+        what: String,
+        /// How many were given.
+        count: usize,
+        /// The most allowed.
+        max: usize,
+    },
     /// Redis refused to store the job as it is (a key it needs holds another type: a stray
     /// write under the namespace); nothing of it was stored.
     #[error("job {id} of type `{job_type}` was not stored: {reason}")]
@@ -100,11 +148,25 @@ impl Error {
     pub fn is_connection(&self) -> bool {
         match self {
             Self::Connect { source, .. } => source.kind() != redis::ErrorKind::AuthenticationFailed,
-            Self::Redis(error) => {
+            Self::Unconfirmed { .. } => true,
+            Self::Redis { source: error, .. } => {
                 error.is_io_error()
                     || error.is_connection_dropped()
                     || error.is_connection_refusal()
                     || error.is_timeout()
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Error {
+    /// Whether the failed call may still have run in Redis: it timed out, or its connection
+    /// broke after it was sent (a refused connection never sent it).
+    pub(crate) fn may_have_run(&self) -> bool {
+        match self {
+            Self::Redis { source: error, .. } => {
+                error.is_timeout() || error.is_connection_dropped() || error.is_io_error()
             }
             _ => false,
         }
@@ -118,7 +180,10 @@ impl From<redis::RedisError> for Error {
         if is_permission(&error) {
             Self::Permission { source: error }
         } else {
-            Self::Redis(error)
+            Self::Redis {
+                server: None,
+                source: error,
+            }
         }
     }
 }
@@ -145,7 +210,7 @@ impl Error {
     pub(crate) fn for_another_caller(&self) -> Self {
         match self {
             // Through `From`, so a shared call's ACL refusal reads as one, too.
-            Self::Redis(error) => Self::from(error.clone()),
+            Self::Redis { server, source } => Self::from(source.clone()).at(server.as_deref()),
             Self::Permission { source } => Self::Permission {
                 source: source.clone(),
             },
@@ -159,6 +224,29 @@ impl Error {
             },
         }
     }
+}
+
+impl Error {
+    /// The same error, naming `server` when it is a command's failure that names none yet.
+    pub(crate) fn at(self, server: Option<&str>) -> Self {
+        match self {
+            Self::Redis {
+                server: None,
+                source,
+            } => Self::Redis {
+                server: server.map(str::to_owned),
+                source,
+            },
+            other => other,
+        }
+    }
+}
+
+/// ` at <server>`, or nothing.
+fn at(server: Option<&str>) -> String {
+    server
+        .map(|server| format!(" at {server}"))
+        .unwrap_or_default()
 }
 
 /// A `Result` whose error defaults to [`Error`].
@@ -176,18 +264,36 @@ pub(crate) fn chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-/// Hides the password of a Redis URL, for error messages and logs.
+/// Hides the password of a Redis URL, for error messages and logs: the user info before the
+/// last `@` (`redis://user:***@host`, and `***@host` for a URL too malformed to tell the user),
+/// and the value of any `password=` query parameter.
 pub(crate) fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    match rest.rsplit_once('@') {
-        Some((auth, host)) => match auth.split_once(':') {
-            Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
-            None => format!("{scheme}://***@{host}"),
+    let hidden = match url.rsplit_once('@') {
+        Some((auth, host)) => match auth.split_once("://") {
+            Some((scheme, user)) => match user.split_once(':') {
+                Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+                None => format!("{scheme}://***@{host}"),
+            },
+            None => format!("***@{host}"),
         },
         None => url.to_owned(),
-    }
+    };
+    hide_query_password(&hidden)
+}
+
+/// `password=<anything up to & or #>` becomes `password=***`.
+fn hide_query_password(url: &str) -> String {
+    let Some((path, query)) = url.split_once('?') else {
+        return url.to_owned();
+    };
+    let params: Vec<String> = query
+        .split('&')
+        .map(|param| match param.split_once('=') {
+            Some((name, _)) if name.eq_ignore_ascii_case("password") => format!("{name}=***"),
+            _ => param.to_owned(),
+        })
+        .collect();
+    format!("{path}?{}", params.join("&"))
 }
 
 #[cfg(test)]
@@ -203,5 +309,14 @@ mod tests {
         );
         assert_eq!(redact("rediss://:s3cret@host"), "rediss://:***@host");
         assert_eq!(redact("redis://s3cret@host"), "redis://***@host");
+        assert_eq!(redact("redis//:s3cret@host:6379"), "***@host:6379");
+        assert_eq!(
+            redact("redis://host:6379/0?password=s3cret&protocol=resp3"),
+            "redis://host:6379/0?password=***&protocol=resp3"
+        );
+        assert_eq!(
+            redact("redis://u:p@ss,w0rd@a:1,b:2"),
+            "redis://u:***@a:1,b:2"
+        );
     }
 }

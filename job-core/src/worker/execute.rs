@@ -175,7 +175,10 @@ where
                 // stored (too large, refused) will not fit on a retry either.
                 let replaced = persist("replace", || async {
                     match backend.replace(&lease, &children).await {
-                        Ok((ack, _)) => Ok(Ok(ack)),
+                        Ok((ack, answers)) => {
+                            report_duplicates(&children, &answers);
+                            Ok(Ok(ack))
+                        }
                         Err(error) if B::is_permanent(&error) => Ok(Err(error)),
                         Err(error) => Err(error),
                     }
@@ -252,6 +255,21 @@ where
             Some(Ack::Lost) => tracing::warn!("the lease was lost before the outcome was written"),
             Some(Ack::Failed) => tracing::error!("job failed for good: attempts or defers spent"),
             _ => {}
+        }
+    }
+}
+
+/// Logs the REPLACE children that were not stored because another live job holds their unique
+/// key (the backend records them on the parent too).
+fn report_duplicates(children: &[crate::NewJob], answers: &[crate::Inserted]) {
+    for (child, answer) in children.iter().zip(answers) {
+        if let crate::Inserted::Duplicate(live) = answer {
+            tracing::warn!(
+                child.id = %child.id(),
+                child.r#type = child.name(),
+                live.id = %live,
+                "REPLACE child not stored: a live job holds its unique key"
+            );
         }
     }
 }

@@ -103,10 +103,11 @@ where
         }
     }
 
-    /// Sets how many jobs run at once (default 10).
+    /// Sets how many jobs run at once (default 10; 1 to
+    /// [`MAX_CONCURRENCY`](crate::limits::MAX_CONCURRENCY)).
     #[must_use]
     pub fn concurrency(mut self, concurrency: usize) -> Self {
-        self.config.concurrency = concurrency.max(1);
+        self.config.concurrency = concurrency.clamp(1, crate::limits::MAX_CONCURRENCY);
         self
     }
 
@@ -125,10 +126,11 @@ where
     }
 
     /// Sets the lease of jobs whose type sets none (default 60 s): how long a worker that
-    /// stopped heartbeating keeps a job before another may take it.
+    /// stopped heartbeating keeps a job before another may take it. Clamped into
+    /// [`MIN_LEASE`](crate::limits::MIN_LEASE)`..=`[`MAX_LEASE`](crate::limits::MAX_LEASE).
     #[must_use]
     pub fn lease(mut self, lease: Duration) -> Self {
-        self.config.lease = lease.max(Duration::from_millis(30));
+        self.config.lease = crate::limits::clamp_lease(lease);
         self
     }
 
@@ -154,9 +156,11 @@ where
     ///
     /// # Errors
     ///
-    /// None today: backend errors are logged and retried with backoff, so a Redis that goes
-    /// away and comes back is survived. The `Result` leaves room for fatal setup errors.
+    /// [`Error::InvalidName`] at once for a job type or capability that breaks the name rules
+    /// (nothing runs). Backend errors are logged and retried with backoff, so a Redis that
+    /// goes away and comes back is survived.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), Error> {
+        self.check_names()?;
         let stop = CancellationToken::new();
         let runtime = Runtime::start(self, stop.clone());
         {
@@ -178,14 +182,20 @@ where
         Ok(())
     }
 
-    /// Runs every job that is due now, and every job those jobs make due now (children, retries
-    /// without delay), until none is left; for tests. Returns how many jobs ran.
+    /// Runs jobs until none is ready; for tests. Returns how many jobs ran.
+    ///
+    /// It runs every job that is ready now, and every job that becomes ready while it runs:
+    /// REPLACE children, retries and defers with no delay, a resource's next job, and a
+    /// delayed job (or retry) whose time comes before the drain ends. It does not wait for a
+    /// job that is still delayed when nothing else is left to run.
     ///
     /// # Errors
     ///
-    /// [`Error::Backend`] when the backend fails, and [`Error::DrainLimit`] when more than
-    /// `limit` jobs ran (a job that keeps re-enqueueing itself).
+    /// [`Error::Backend`] when the backend fails, [`Error::DrainLimit`] when more than `limit`
+    /// jobs ran (a job that keeps re-enqueueing itself), and [`Error::InvalidName`] as for
+    /// [`Worker::run_until`].
     pub async fn drain(self, limit: usize) -> Result<usize, Error> {
+        self.check_names()?;
         let runtime = Runtime::start(self, CancellationToken::new());
         let ran = runtime.fetch(Some(limit)).await;
         runtime.shut_down().await;
@@ -193,6 +203,23 @@ where
             Ok(ran) if ran > limit => Err(Error::DrainLimit { limit }),
             other => other,
         }
+    }
+}
+
+impl<S, State, B> Worker<S, State, B>
+where
+    S: Dispatch<State>,
+{
+    /// Refuses job types and capabilities that break the name rules: a type with `|` would
+    /// share a queue with another type's capability queue.
+    fn check_names(&self) -> Result<(), Error> {
+        for name in S::NAMES {
+            crate::check_name(crate::NameKind::JobType, name)?;
+        }
+        for capability in &self.config.capabilities {
+            crate::check_name(crate::NameKind::Capability, capability)?;
+        }
+        Ok(())
     }
 }
 

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use job_core::limits::MAX_DELAY;
 use job_core::{Details, FailureKind, FailureRecord, Inserted, JobId, JobState, NewJob, Start};
 use redis::Value;
 
@@ -50,7 +51,11 @@ pub(super) fn push_row(
     let options = job.options();
     let (delay, at) = match job.start() {
         Start::After(delay) => (millis(delay), 0),
-        Start::At(at) => (0, epoch_millis(at)),
+        // A time beyond the longest delay would store a run-at nothing can read back.
+        Start::At(at) => (
+            0,
+            epoch_millis(at).min(epoch_millis(SystemTime::now()) + millis(MAX_DELAY)),
+        ),
         _ => (0, 0),
     };
     invocation
@@ -281,6 +286,14 @@ pub(super) fn decode_details(
             .map(|r| r.split(',').map(str::to_owned).collect())
             .unwrap_or_default(),
         parent: text("pa")?.and_then(|p| p.parse().ok()),
+        duplicate_children: match text("cd")? {
+            Some(json) => serde_json::from_str::<Vec<(String, String)>>(&json)
+                .map_err(|e| reply.error(format!("bad duplicate children: {e}")))?
+                .into_iter()
+                .filter_map(|(child, live)| Some((child.parse().ok()?, live.parse().ok()?)))
+                .collect(),
+            None => Vec::new(),
+        },
         // The type's score in `seen` (ms), or nil when no worker ever asked for it.
         served_at: match served {
             Value::Nil => None,

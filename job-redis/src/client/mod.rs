@@ -1,5 +1,6 @@
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -7,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use job_core::limits::{clamp_delay, clamp_lease};
 use job_core::{
     Ack, Backend, Completion, Details, FailureNote, FailureRecord, Grab, Grabbed, GrabbedJob,
-    Inserted, Job, JobId, JobState, Lease, NewJob, Release, ResourceState,
+    Inserted, Job, JobId, JobState, Lease, NameKind, NewJob, Release, ResourceState, check_name,
 };
 use redis::aio::ConnectionManagerConfig;
 use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, Value};
@@ -120,6 +121,7 @@ impl Client {
     ///
     /// [`Error::Connect`] as for [`Client::connect`].
     pub async fn connect_with(url: &str, config: Config) -> Result<Self> {
+        check_name(NameKind::Namespace, &config.namespace)?;
         let redacted = redact(url);
         let connect_error = |source| Error::Connect {
             url: redacted.clone(),
@@ -166,7 +168,12 @@ impl Client {
             .unwrap_or(if conn.is_cluster() { 16 } else { 1 });
         let shards = Arc::new(Shards::new(&config.namespace, count));
         let settings: Arc<str> = config.script_settings(shards.len()).into();
-        let batcher = Batcher::start(conn.clone(), Arc::clone(&shards), Arc::clone(&settings));
+        let batcher = Batcher::start(
+            conn.clone(),
+            Arc::clone(&shards),
+            Arc::clone(&settings),
+            redacted.clone(),
+        );
         Ok(Self {
             inner: Arc::new(Inner {
                 conn,
@@ -236,10 +243,54 @@ impl Client {
     ///
     /// As [`Client::enqueue`].
     pub async fn insert(&self, job: NewJob) -> Result<Inserted> {
-        self.check_size(&job)?;
+        self.check_job(&job)?;
         // Concurrent single inserts share one script call per shard (see `batch.rs`).
         let shard = self.home(&job);
-        self.inner.batcher.insert(shard, job).await
+        let answer = self
+            .until_known(&[job.id()], || async {
+                Ok(vec![self.inner.batcher.insert(shard, job.clone()).await?])
+            })
+            .await?;
+        answer
+            .into_iter()
+            .next()
+            .ok_or_else(|| Reply::of("insert").error("the job went unanswered"))
+    }
+
+    /// Runs an insert `attempt` again while its outcome is unknown: the call timed out or its
+    /// connection broke after it may have reached Redis (or it never could, Redis being away).
+    /// Ids are made here, so a repeat is safe: a job an earlier attempt stored answers
+    /// [`Inserted::Exists`]. Gives up after `Config::insert_retry` with
+    /// [`Error::Unconfirmed`], naming the ids, when an attempt may have stored them.
+    async fn until_known<F, Fut>(&self, ids: &[JobId], mut attempt: F) -> Result<Vec<Inserted>>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Vec<Inserted>>>,
+    {
+        let started = std::time::Instant::now();
+        let patience = self.inner.config.insert_retry;
+        let mut unknown = false;
+        let mut tries = 0u32;
+        loop {
+            let error = match attempt().await {
+                Err(error) if error.is_connection() => error,
+                other => return other,
+            };
+            unknown |= error.may_have_run();
+            tries += 1;
+            let pause = Duration::from_millis(25u64 << tries.min(6));
+            if started.elapsed() + pause > patience {
+                if !unknown {
+                    return Err(error);
+                }
+                return Err(Error::Unconfirmed {
+                    ids: ids.to_vec(),
+                    source: Box::new(error),
+                });
+            }
+            tracing::debug!(error = %chain(&error), tries, "insert outcome unknown; trying again with the same ids");
+            tokio::time::sleep(pause).await;
+        }
     }
 
     /// Inserts many jobs in few round trips (one script per 500 jobs of a shard, each atomic).
@@ -250,7 +301,7 @@ impl Client {
     /// stored.
     pub async fn insert_many(&self, jobs: &[NewJob]) -> Result<Vec<Inserted>> {
         for job in jobs {
-            self.check_size(job)?;
+            self.check_job(job)?;
         }
         // Each shard's jobs in their order; the answers go back to the callers' order.
         let mut answers: Vec<Option<Inserted>> = vec![None; jobs.len()];
@@ -295,6 +346,13 @@ impl Client {
 
     /// Inserts one chunk of at most `INSERT_CHUNK` jobs, all or nothing.
     async fn insert_chunk(&self, shard: usize, chunk: &[&NewJob]) -> Result<Vec<Inserted>> {
+        let ids: Vec<JobId> = chunk.iter().map(|job| job.id()).collect();
+        self.until_known(&ids, || self.insert_chunk_once(shard, chunk))
+            .await
+    }
+
+    /// One INSERT call for a chunk.
+    async fn insert_chunk_once(&self, shard: usize, chunk: &[&NewJob]) -> Result<Vec<Inserted>> {
         let prefix = self.inner.shards.get(shard).prefix();
         let invocation =
             insert_invocation(prefix, &self.inner.settings, true, chunk.iter().copied());
@@ -475,7 +533,9 @@ impl Client {
         self.inner.conn.clone()
     }
 
-    fn check_size(&self, job: &NewJob) -> Result<()> {
+    /// Refuses a job before anything of it is sent: arguments over the payload limit, or a
+    /// name that breaks the rules (a type with `|` would share another type's queue).
+    fn check_job(&self, job: &NewJob) -> Result<()> {
         let limit = self.inner.config.max_payload;
         if job.payload().len() > limit {
             return Err(Error::PayloadTooLarge {
@@ -485,12 +545,41 @@ impl Client {
                 limit,
             });
         }
+        let names = std::iter::once((NameKind::JobType, job.name()))
+            .chain(job.resource().map(|r| (NameKind::Resource, r)))
+            .chain(job.unique_key().map(|k| (NameKind::UniqueKey, k)))
+            .chain(
+                job.requires()
+                    .into_iter()
+                    .map(|c| (NameKind::Capability, c)),
+            )
+            .chain(job.attributes().iter().flat_map(|(name, value)| {
+                [
+                    (NameKind::AttributeName, name.as_str()),
+                    (NameKind::AttributeValue, value.as_str()),
+                ]
+            }));
+        for (kind, name) in names {
+            check_name(kind, name).map_err(|source| Error::InvalidJob {
+                id: job.id(),
+                job_type: job.name().to_owned(),
+                source,
+            })?;
+        }
         Ok(())
     }
 
     async fn invoke(&self, invocation: &redis::ScriptInvocation<'_>) -> Result<Value> {
         let mut conn = self.connection();
-        Ok(invocation.invoke_async(&mut conn).await?)
+        invocation
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|error| self.failed(error))
+    }
+
+    /// A command's failure, naming this client's server.
+    pub(crate) fn failed(&self, error: redis::RedisError) -> Error {
+        Error::from(error).at(Some(&self.inner.url))
     }
 
     /// A call of `script` on the shard at `prefix`, its settings (ARGV[1]) already given.
@@ -516,6 +605,7 @@ impl Backend for Client {
     /// jobs are held or every shard was asked: a busy namespace costs one call per grab, an
     /// idle one a call per shard before the worker waits.
     async fn grab(&self, grab: &Grab<'_>) -> Result<Grabbed> {
+        check_grab(grab)?;
         self.forward_outboxes_now_and_then().await;
         let shards = self.inner.shards.len();
         let start = self.inner.next_shard.fetch_add(1, Ordering::Relaxed);
@@ -606,7 +696,7 @@ impl Backend for Client {
     /// parent shard's outbox in that script, and are forwarded to their shards right after.
     async fn replace(&self, lease: &Lease, children: &[NewJob]) -> Result<(Ack, Vec<Inserted>)> {
         for child in children {
-            self.check_size(child)?;
+            self.check_job(child)?;
         }
         let parent = usize::from(lease.shard);
         let mut invocation = self.invocation(&scripts::REPLACE, self.held_shard(lease).prefix());
@@ -668,13 +758,18 @@ impl Backend for Client {
     }
 
     async fn wait(&self, grab: &Grab<'_>, timeout: Duration) -> Result<()> {
-        self.wait_for_work(grab, timeout).await
+        self.wait_for_work(grab, timeout)
+            .await
+            .map_err(|error| error.at(Some(&self.inner.url)))
     }
 
     fn is_permanent(error: &Error) -> bool {
         matches!(
             error,
             Error::PayloadTooLarge { .. }
+                | Error::InvalidJob { .. }
+                | Error::InvalidName(_)
+                | Error::TooMany { .. }
                 | Error::ResourceNotFound { .. }
                 | Error::Refused { .. }
                 | Error::Job(_)
@@ -809,6 +904,27 @@ impl Client {
     }
 }
 
+/// The most types one grab may ask for: each costs the script a few commands.
+const MAX_GRAB_TYPES: usize = 1000;
+
+/// Refuses a grab of too many types, or of a type or capability that breaks the name rules.
+fn check_grab(grab: &Grab<'_>) -> Result<()> {
+    if grab.types.len() > MAX_GRAB_TYPES {
+        return Err(Error::TooMany {
+            what: "job types in one grab".to_owned(),
+            count: grab.types.len(),
+            max: MAX_GRAB_TYPES,
+        });
+    }
+    for job_type in grab.types {
+        check_name(NameKind::JobType, job_type)?;
+    }
+    for capability in grab.capabilities {
+        check_name(NameKind::Capability, capability)?;
+    }
+    Ok(())
+}
+
 impl Client {
     async fn ack(
         &self,
@@ -836,6 +952,8 @@ impl Client {
     ///
     /// Connection errors, and [`Error::Permission`] when the user may not run `INFO`.
     pub async fn server_warnings(&self) -> Result<Vec<String>> {
-        crate::server::warnings(&mut self.connection()).await
+        crate::server::warnings(&mut self.connection())
+            .await
+            .map_err(|error| error.at(Some(&self.inner.url)))
     }
 }

@@ -29,7 +29,11 @@ impl Client {
             return;
         }
         for shard in 0..self.inner.shards.len() {
-            if let Err(error) = self.forward_outbox(shard).await {
+            if let Err(error) = self
+                .forward_outbox(shard)
+                .await
+                .map_err(|e| e.at(Some(&self.inner.url)))
+            {
                 tracing::warn!(error = %crate::error::chain(&error), shard, "forwarding REPLACE children failed; will retry");
             }
         }
