@@ -52,8 +52,9 @@
 pub use job_core::{
     Ack, Backend, Backoff, BoxError, Completion, Context, Details, Dispatch, Effect, Error,
     Failure, FailureKind, FailureNote, FailureRecord, Grab, Grabbed, GrabbedJob, Holder, Inserted,
-    Job, JobId, JobOptions, JobSet, JobState, Lease, NewJob, Outcome, ParseJobIdError, Release,
-    ResourceState, Result, Run, Start, UniqueWhile, WorkerConfig,
+    InvalidName, Job, JobId, JobOptions, JobSet, JobState, Lease, NameKind, NewJob, Outcome,
+    ParseJobIdError, Release, ResourceState, Result, Run, Start, UniqueWhile, WorkerConfig,
+    check_name, limits,
 };
 
 #[doc(hidden)]

@@ -326,3 +326,116 @@ async fn history_is_capped_at_the_configured_length() {
     );
     q.cleanup().await.unwrap();
 }
+
+/// A client on a private Redis through a proxy that can stall, answering within `timeout`.
+async fn behind_proxy(
+    redis: &PrivateRedis,
+    namespace: &str,
+    config: Config,
+) -> (support::StallProxy, Client) {
+    let target = std::net::SocketAddr::from(([127, 0, 0, 1], redis.port()));
+    let proxy = support::StallProxy::start(target).await.unwrap();
+    let config = config.namespace(format!("faults:{namespace}"));
+    let client = Client::connect_with(&proxy.url(), config).await.unwrap();
+    (proxy, client)
+}
+
+/// How many jobs wait in the ready list of `f.sleepy` in `namespace`.
+async fn waiting(redis: &PrivateRedis, namespace: &str) -> i64 {
+    let mut raw = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    raw.llen(format!("faults:{namespace}:{{0}}:l:f.sleepy"))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn enqueues_whose_answers_are_late_are_tried_again_and_stored_once() {
+    let redis = PrivateRedis::start().await;
+    let config = Config::new().response_timeout(Duration::from_millis(300));
+    let (proxy, client) = behind_proxy(&redis, "late", config).await;
+    proxy.stall();
+    let enqueues: Vec<_> = (0..100)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move { client.enqueue(Sleepy { millis: 0 }).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(800)).await; // Redis unreachable meanwhile
+    proxy.resume();
+    for enqueue in enqueues {
+        enqueue.await.unwrap().unwrap();
+    }
+    assert_eq!(waiting(&redis, "late").await, 100, "each job stored once");
+}
+
+#[tokio::test]
+async fn an_insert_left_unanswered_is_unconfirmed_and_names_its_id() {
+    let redis = PrivateRedis::start().await;
+    let config = Config::new()
+        .response_timeout(Duration::from_millis(200))
+        .insert_retry(Duration::from_secs(1));
+    let (proxy, client) = behind_proxy(&redis, "unanswered", config).await;
+    let job = NewJob::new(&Sleepy { millis: 0 }).unwrap();
+    proxy.stall();
+    let error = client.insert(job.clone()).await.unwrap_err();
+    match &error {
+        Error::Unconfirmed { ids, .. } => assert_eq!(ids, &[job.id()]),
+        other => panic!("expected Unconfirmed, got {other:?}"),
+    }
+    assert!(error.is_connection());
+    let text = chain(&error);
+    assert!(text.contains(&job.id().to_string()), "{text}");
+    assert!(text.contains("unknown"), "{text}");
+    proxy.resume();
+    // The caller can check, and insert again safely: a stored job answers `Exists`.
+    let answer = eventually(Duration::from_secs(10), "Redis to answer again", || async {
+        client.insert(job.clone()).await.ok()
+    })
+    .await;
+    assert!(
+        matches!(answer, job::Inserted::Exists(_) | job::Inserted::New(_)),
+        "{answer:?}"
+    );
+    assert_eq!(waiting(&redis, "unanswered").await, 1, "stored once");
+}
+
+#[tokio::test]
+async fn errors_during_an_outage_name_the_server() {
+    let mut redis = PrivateRedis::start().await;
+    let config = Config::new().insert_retry(Duration::from_millis(300));
+    let client = Client::connect_with(&redis.url(), config.namespace("faults:outage"))
+        .await
+        .unwrap();
+    redis.kill();
+    let error = client.enqueue(Sleepy { millis: 0 }).await.unwrap_err();
+    let text = chain(&error);
+    assert!(
+        text.contains(&format!("127.0.0.1:{}", redis.port())),
+        "the server is not named: {text}"
+    );
+}
+
+#[tokio::test]
+async fn passwords_stay_hidden_in_odd_urls_and_may_hold_commas() {
+    let redis = PrivateRedis::start_with(&["--requirepass", "p,w@rd"]).await;
+    let port = redis.port();
+    for url in [
+        format!("redis//:s3cret@127.0.0.1:{port}"),
+        format!("redis://127.0.0.1:{}/?password=s3cret", free_port()),
+        format!("redis://:s3cret,x@127.0.0.1:{}", free_port()),
+    ] {
+        let error = Client::connect(&url).await.unwrap_err();
+        for text in [chain(&error), format!("{error:?}")] {
+            assert!(!text.contains("s3cret"), "the password leaks: {text}");
+        }
+    }
+    // A comma in a password is part of it, not a list of cluster nodes.
+    let client = Client::connect(&format!("redis://:p,w@rd@127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    client.enqueue(Sleepy { millis: 0 }).await.unwrap();
+}

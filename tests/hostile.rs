@@ -393,3 +393,48 @@ async fn unserved_type_waits_and_details_say_no_worker_asked() {
     );
     q.cleanup().await.unwrap();
 }
+
+/// Concurrent single enqueues share one script call; a bad job fails its own caller only.
+#[tokio::test]
+async fn one_callers_bad_job_fails_only_that_caller() {
+    let q = queue("hostile_rows").await;
+    let c = q.client();
+    // The victim type's ready list is clobbered by a stray write.
+    let list = format!("{}:{{0}}:l:h.victim", c.namespace());
+    let mut raw = q.connection();
+    let _: () = raw.set(&list, "x").await.unwrap();
+    let jobs: Vec<(usize, NewJob)> = (0..200)
+        .map(|i| {
+            let job = match i % 4 {
+                0 => NewJob::from_parts("", b"{}".to_vec(), job::JobOptions::new()),
+                1 => NewJob::new(&Victim).unwrap(),
+                _ => NewJob::new(&Plain { n: i as u32 }).unwrap(),
+            };
+            (i, job)
+        })
+        .collect();
+    let answers = futures_util::future::join_all(
+        jobs.iter()
+            .map(|(_, job)| async { c.insert(job.clone()).await }),
+    )
+    .await;
+    let mut stored = 0;
+    for ((i, job), answer) in jobs.iter().zip(answers) {
+        match (i % 4, answer) {
+            (0, Err(Error::InvalidJob { id, .. })) => assert_eq!(id, job.id()),
+            (1, Err(Error::Refused { id, reason, .. })) => {
+                assert_eq!(id, job.id());
+                assert!(reason.contains(&list), "{reason}");
+            }
+            (2 | 3, Ok(inserted)) => {
+                assert_eq!(inserted, job::Inserted::New(job.id()));
+                stored += 1;
+            }
+            (kind, answer) => panic!("job {i} (kind {kind}): {answer:?}"),
+        }
+        let found = c.details(job.id()).await.unwrap().is_some();
+        assert_eq!(found, i % 4 >= 2, "job {i}");
+    }
+    assert_eq!(stored, 100);
+    q.cleanup().await.unwrap();
+}

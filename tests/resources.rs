@@ -42,11 +42,22 @@ struct Chain {
     children: u32,
 }
 
+/// A self-rescheduling chain: each round REPLACEs itself with the next, under the same unique
+/// key, until `last`.
+#[derive(Job, Serialize, Deserialize, Clone)]
+#[job(name = "res.round", unique = "key")]
+struct Round {
+    key: String,
+    n: u32,
+    last: u32,
+}
+
 #[derive(JobSet)]
 enum ResJob {
     Step(Step),
     Op(Op),
     Chain(Chain),
+    Round(Round),
 }
 
 #[derive(Default)]
@@ -127,6 +138,23 @@ impl Run<App> for Chain {
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Outcome::replace_with(children))
+    }
+}
+
+impl Run<App> for Round {
+    async fn run(self, cx: &Context<App>) -> Result<Outcome, Failure> {
+        cx.state()
+            .log
+            .lock()
+            .unwrap()
+            .push(format!("{} round {}", self.key, self.n));
+        if self.n == self.last {
+            return Ok(Outcome::complete());
+        }
+        Ok(Outcome::replace([Round {
+            n: self.n + 1,
+            ..self
+        }]))
     }
 }
 
@@ -583,6 +611,78 @@ async fn queued_only_keys_are_freed_when_the_job_starts_and_replace_children_ded
 }
 
 #[tokio::test]
+async fn a_unique_job_replaces_itself_with_its_next_round() {
+    let q = queue("unique_rounds").await;
+    let c = q.client();
+    let first = c
+        .enqueue(Round {
+            key: "nightly".into(),
+            n: 1,
+            last: 3,
+        })
+        .await
+        .unwrap();
+    let app = Arc::new(App::default());
+    q.drain::<ResJob, App>(app.clone(), 10).await.unwrap();
+    assert_eq!(
+        *app.log.lock().unwrap(),
+        ["nightly round 1", "nightly round 2", "nightly round 3"],
+        "each round's child takes the key its parent frees in the same step"
+    );
+    let details = c.details(first).await.unwrap().unwrap();
+    assert_eq!(details.state, JobState::Completed);
+    assert!(details.duplicate_children.is_empty());
+    q.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_replace_child_deduplicated_against_another_live_job_is_recorded() {
+    let q = queue("unique_recorded").await;
+    let c = q.client();
+    // Another live job holds the key the second round would take.
+    let holder_job = NewJob::new(&Round {
+        key: "other".into(),
+        n: 9,
+        last: 9,
+    })
+    .unwrap()
+    .with_delay(Duration::from_secs(3_600));
+    c.insert(holder_job.clone()).await.unwrap();
+    let parent = NewJob::new(&Round {
+        key: "mine".into(),
+        n: 1,
+        last: 1,
+    })
+    .unwrap();
+    c.insert(parent.clone()).await.unwrap();
+    let h = holder();
+    let held = c
+        .grab(&Grab::new(&["res.round"], 1, LEASE, &h))
+        .await
+        .unwrap()
+        .jobs
+        .remove(0);
+    let child = NewJob::new(&Round {
+        key: "other".into(),
+        n: 2,
+        last: 2,
+    })
+    .unwrap();
+    let (_, answers) = c
+        .replace(&held.lease, std::slice::from_ref(&child))
+        .await
+        .unwrap();
+    assert_eq!(answers, [Inserted::Duplicate(holder_job.id())]);
+    let details = c.details(parent.id()).await.unwrap().unwrap();
+    assert_eq!(
+        details.duplicate_children,
+        [(child.id(), holder_job.id())],
+        "the parent records which child was not stored, and why"
+    );
+    q.cleanup().await.unwrap();
+}
+
+#[tokio::test]
 async fn workers_take_only_jobs_whose_requirements_they_meet() {
     let q = queue("capabilities").await;
     let c = q.client();
@@ -646,6 +746,34 @@ async fn workers_take_only_jobs_whose_requirements_they_meet() {
     for worker in workers {
         worker.await.unwrap().unwrap();
     }
+    // Requirement sets no job uses any more are forgotten by the grabs (the workers' last ones
+    // already did), so grabs and waits stop paying for them; a new job of the set brings it
+    // back.
+    let sets = || async {
+        let mut all = Vec::new();
+        for prefix in q.shard_prefixes() {
+            let members: Vec<String> = redis::cmd("SMEMBERS")
+                .arg(format!("{prefix}q:res.op"))
+                .query_async(&mut q.connection())
+                .await
+                .unwrap();
+            all.extend(members);
+        }
+        all.sort();
+        all
+    };
+    let everything = ["gpu".to_owned(), "region=eu".to_owned()];
+    let grab = Grab::new(&["res.op"], 10, LEASE, &h).with_capabilities(&everything);
+    assert!(c.grab(&grab).await.unwrap().jobs.is_empty());
+    assert_eq!(
+        sets().await,
+        Vec::<String>::new(),
+        "forgotten once their queues are empty"
+    );
+    let again = plain_op("again").with_requirement("gpu");
+    c.insert(again.clone()).await.unwrap();
+    assert_eq!(sets().await, ["gpu"]);
+    assert_eq!(c.grab(&grab).await.unwrap().jobs[0].lease.id, again.id());
     q.cleanup().await.unwrap();
 }
 

@@ -252,6 +252,15 @@ fn at(server: Option<&str>) -> String {
 /// A `Result` whose error defaults to [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// A name as error messages show it: control characters escaped, cut to 64 characters.
+pub(crate) fn shown(name: &str) -> String {
+    let mut text: String = name.chars().take(64).flat_map(char::escape_debug).collect();
+    if name.chars().nth(64).is_some() {
+        text.push('…');
+    }
+    text
+}
+
 /// An error with its whole cause chain (`a: b: c`), for logs.
 pub(crate) fn chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();

@@ -153,6 +153,9 @@ impl TestQueue {
             let delayed: Vec<String> = conn.zrange(shard.delayed(), 0, -1).await?;
             ids.extend(delayed);
         }
+        // A cancelled job's list entry stays until a grab skips it: count each job once.
+        ids.sort_unstable();
+        ids.dedup();
         let mut found = Vec::new();
         for id in ids {
             let id: JobId = id.parse().map_err(|_| Error::Protocol {

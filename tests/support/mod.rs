@@ -10,6 +10,7 @@
 
 mod proxy;
 mod redis_server;
+pub mod slow;
 
 use std::future::Future;
 use std::time::Duration;

@@ -24,7 +24,7 @@ use self::wait::Waiter;
 
 use crate::batch::Batcher;
 use crate::conn::{Conn, seeds};
-use crate::error::{chain, redact};
+use crate::error::{chain, redact, shown};
 use crate::keys::{Shard, Shards, group_by_shard};
 use crate::reply::Reply;
 use crate::{Config, Error, Result, scripts};
@@ -536,15 +536,6 @@ impl Client {
     /// Refuses a job before anything of it is sent: arguments over the payload limit, or a
     /// name that breaks the rules (a type with `|` would share another type's queue).
     fn check_job(&self, job: &NewJob) -> Result<()> {
-        let limit = self.inner.config.max_payload;
-        if job.payload().len() > limit {
-            return Err(Error::PayloadTooLarge {
-                id: job.id(),
-                job_type: job.name().to_owned(),
-                size: job.payload().len(),
-                limit,
-            });
-        }
         let names = std::iter::once((NameKind::JobType, job.name()))
             .chain(job.resource().map(|r| (NameKind::Resource, r)))
             .chain(job.unique_key().map(|k| (NameKind::UniqueKey, k)))
@@ -562,9 +553,18 @@ impl Client {
         for (kind, name) in names {
             check_name(kind, name).map_err(|source| Error::InvalidJob {
                 id: job.id(),
-                job_type: job.name().to_owned(),
+                job_type: shown(job.name()),
                 source,
             })?;
+        }
+        let limit = self.inner.config.max_payload;
+        if job.payload().len() > limit {
+            return Err(Error::PayloadTooLarge {
+                id: job.id(),
+                job_type: job.name().to_owned(),
+                size: job.payload().len(),
+                limit,
+            });
         }
         Ok(())
     }
