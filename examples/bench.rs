@@ -11,6 +11,7 @@
 //! bench memory N                   Redis used_memory per waiting job         (default 50000)
 //! bench types BACKLOG MEASURED     the first MEASURED jobs of a backlog over 100 types (1000000 50000)
 //! bench resources R PER C          R resources x PER jobs each, drained at C (default 10000 5 100)
+//! bench slowlog                    the slowest script call (SLOWLOG) where data once made it long
 //! bench all                        each of the above once (process at 1, 10, 100)
 //! ```
 //!
@@ -33,6 +34,9 @@ use job::{Context, Dispatch, Failure, Job, JobId, JobSet, NewJob, Outcome, Run};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::Notify;
+
+#[path = "../tests/support/slow.rs"]
+mod slow;
 
 #[derive(Job, Serialize, Deserialize)]
 #[job(name = "noop")]
@@ -229,8 +233,12 @@ impl Env {
     }
 
     async fn cleanup(&self, client: &Client) {
+        self.delete_matching(&format!("{}:*", client.namespace()))
+            .await;
+    }
+
+    async fn delete_matching(&self, pattern: &str) {
         let mut conn = self.raw.clone();
-        let pattern = format!("{}:*", client.namespace());
         let mut cursor = 0u64;
         loop {
             let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
@@ -530,6 +538,47 @@ async fn memory(env: &Env, n: usize) {
     env.cleanup(&client).await;
 }
 
+/// The slowest script call in each case whose cost once grew with the data (see
+/// `tests/support/slow.rs`), on the bench Redis.
+async fn slowlog(env: &Env) {
+    let log = slow::Slowlog::new(&env.url).await;
+    let mut cases = vec![
+        (
+            "failed create, 100k queued",
+            slow::failed_create(&log, 100_000).await,
+        ),
+        (
+            "filtered grab, 60 x 1500",
+            slow::filtered_grab(&log, 60, 1_500).await,
+        ),
+    ];
+    for (call, slowest) in slow::large_calls(&log, 100_000).await {
+        let case = match call {
+            "grab" => "grab of 100k leases",
+            "heartbeat" => "heartbeat of 100k leases",
+            _ => "complete of 100k leases",
+        };
+        cases.push((case, slowest));
+    }
+    cases.push((
+        "cancel at a 1M list's tail",
+        slow::cancel_at_tail(&log, 1_000_000).await,
+    ));
+    cases.push((
+        "replace, 1000 children",
+        slow::wide_replace(&log, 1_000).await,
+    ));
+    for (case, slowest) in cases {
+        row(
+            "slowlog",
+            case,
+            &format!("{:7.2} ms  {}", slowest.millis(), slowest.command),
+        );
+        emit(json!({"bench": "job", "test": "slowlog", "case": case, "slowest_ms": slowest.millis()}));
+    }
+    env.delete_matching("slow:*").await;
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -544,6 +593,7 @@ async fn main() {
         "memory" => memory(&env, arg(1, 50_000)).await,
         "types" => types(&env, arg(1, 1_000_000), arg(2, 50_000)).await,
         "resources" => resources(&env, arg(1, 10_000), arg(2, 5), arg(3, 100)).await,
+        "slowlog" => slowlog(&env).await,
         "all" => {
             enqueue_add(&env, 50_000, 50).await;
             enqueue_bulk(&env, 50_000, 1000).await;
@@ -557,9 +607,10 @@ async fn main() {
             for backlog in [50_000, 200_000, 1_000_000] {
                 types(&env, backlog, 50_000).await;
             }
+            slowlog(&env).await;
         }
         other => panic!(
-            "unknown scenario `{other}`: enqueue-add, enqueue-bulk, process, latency, memory or all"
+            "unknown scenario `{other}`: enqueue-add, enqueue-bulk, process, latency, memory, types, resources, slowlog or all"
         ),
     }
 }

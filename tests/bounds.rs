@@ -63,3 +63,10 @@ async fn cancelling_the_tail_of_a_1m_ready_list_is_constant_time() {
     let (_redis, log) = redis().await;
     assert_bounded("cancel", &slow::cancel_at_tail(&log, 1_000_000).await);
 }
+
+#[tokio::test]
+async fn a_replace_of_the_most_children_is_one_short_call() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let (_redis, log) = redis().await;
+    assert_bounded("replace", &slow::wide_replace(&log, 1_000).await);
+}

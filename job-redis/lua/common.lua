@@ -252,13 +252,15 @@ local function promote_head(rk, now)
       redis.call('HDEL', P .. 'rc', rk)
       return
     end
-    local f = redis.call('HMGET', P .. 'j:' .. head, 's', 'fx')
+    local f = redis.call('HMGET', P .. 'j:' .. head, 's', 'fx', 't', 'rq')
     if f[1] ~= 'blocked' then
       return
     end
     if (f[2] == 'update' or f[2] == 'delete') and not resource_exists(rk) then
       if heads_left <= 0 then
+        -- The next grab goes on; wake the workers of the head's type to make one now.
         redis.call('ZADD', P .. 'rv', now, rk)
+        redis.call('ZADD', P .. 'w:' .. queue_of(f[3], f[4]), 0, 'r')
         return
       end
       heads_left = heads_left - 1

@@ -67,6 +67,7 @@ for _, rk in ipairs(checks) do
   redis.call('ZREM', P .. 'rv', rk)
   promote_head(rk, now)
 end
+local checks_left = #checks > 0 and redis.call('EXISTS', P .. 'rv') == 1
 
 -- 4. The queues this caller may take: each type, plus each of its requirement sets that the
 --    capabilities cover. A requirement set whose queue is empty is forgotten (a job of its
@@ -326,7 +327,7 @@ for _, index in ipairs({ 'delayed', 'leases' }) do
   local first = redis.call('ZRANGE', P .. index, 0, 0, 'WITHSCORES')
   sooner(tonumber(first[2]))
 end
-if redis.call('EXISTS', P .. 'rv') == 1 then
+if checks_left then
   sooner(now)
 end
 

@@ -314,3 +314,36 @@ pub async fn cancel_at_tail(log: &Slowlog, n: usize) -> Slowest {
         .unwrap();
     slowest
 }
+
+/// A REPLACE with `children` children (the most one may carry), each with a unique key and a
+/// resource of its own; then one over the maximum, refused naming the parent.
+pub async fn wide_replace(log: &Slowlog, children: usize) -> Slowest {
+    let client = log.client("replace", Config::new().shards(1)).await;
+    let parent = NewJob::from_parts(TYPE, b"{}".to_vec(), JobOptions::new());
+    client.insert(parent.clone()).await.unwrap();
+    let holder = Holder::current();
+    let grabbed = client
+        .grab(&Grab::new(&[TYPE], 1, LEASE, &holder))
+        .await
+        .unwrap();
+    let lease = grabbed.jobs[0].lease;
+    let kids: Vec<NewJob> = (0..children)
+        .map(|i| {
+            NewJob::from_parts("slow.child", vec![b'x'; 100], JobOptions::new())
+                .with_unique_key(format!("k{i}"))
+                .with_resource(format!("r{i}"))
+        })
+        .collect();
+    let mut too_many = kids.clone();
+    too_many.push(NewJob::from_parts("slow.child", b"{}".to_vec(), JobOptions::new()));
+    let error = client.replace(&lease, &too_many).await.unwrap_err();
+    assert!(
+        error.to_string().contains(&parent.id().to_string()),
+        "{error}"
+    );
+    log.reset().await;
+    let (ack, answers) = client.replace(&lease, &kids).await.unwrap();
+    assert_eq!(ack, job::Ack::Ok);
+    assert_eq!(answers.len(), children);
+    log.slowest().await
+}

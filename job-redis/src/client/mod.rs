@@ -38,6 +38,9 @@ const FILTER_WINDOW: usize = 1000;
 const GRAB_CHUNK: usize = 500;
 /// The most completions one COMPLETE script call carries.
 const COMPLETE_CHUNK: usize = 250;
+/// The most children one REPLACE may insert: its script is one atomic step, so it must stay
+/// short. Larger fan-outs go in steps (a child that REPLACEs itself with the next children).
+const MAX_CHILDREN: usize = 1000;
 /// The most leases one HEARTBEAT script call renews.
 const HEARTBEAT_CHUNK: usize = 1000;
 /// A connection to one namespace of a Redis: web apps enqueue through it, workers run jobs
@@ -695,6 +698,13 @@ impl Backend for Client {
     /// the parent. Others (bound to a resource or a unique key of another shard) go to the
     /// parent shard's outbox in that script, and are forwarded to their shards right after.
     async fn replace(&self, lease: &Lease, children: &[NewJob]) -> Result<(Ack, Vec<Inserted>)> {
+        if children.len() > MAX_CHILDREN {
+            return Err(Error::TooMany {
+                what: format!("children in the REPLACE of job {}", lease.id),
+                count: children.len(),
+                max: MAX_CHILDREN,
+            });
+        }
         for child in children {
             self.check_job(child)?;
         }
