@@ -9,14 +9,17 @@
 //!    [`job_core::Worker`] over the chaos job types until its stdin closes;
 //! 3. enqueues the workload: jobs that decide from their own arguments what each attempt does
 //!    (complete, fail temporarily, fail for good, panic, stall past the timeout, REPLACE
-//!    themselves), some bound to resources with a sequence number, some unique, with duplicates;
+//!    themselves, work past the lease without watching for cancellation), some bound to
+//!    resources with a sequence number, some unique, with duplicates;
 //! 4. kills worker processes with SIGKILL and restarts Redis as the jobs progress;
 //! 5. waits until no job is live, stops the workers, reads every structure of the namespace and
 //!    every recorded fact, and checks the invariants: [`run`] returns the [`Report`].
 //!
 //! Facts live in the same Redis under `chaos:{facts}:` (one hash tag, so one node in cluster
-//! mode): every handler records its start, and [`Recording`], a [`Backend`] wrapped around the
-//! client, records every lease it was granted and every transition Redis accepted, with tokens.
+//! mode): every handler execution records its start and its end (wall-clock microseconds, with
+//! its process: no two executions of one job may overlap), and [`Recording`], a [`Backend`]
+//! wrapped around the client, records every lease it was granted and every transition Redis
+//! accepted, with tokens.
 #![allow(
     dead_code,
     unreachable_pub,
@@ -33,8 +36,8 @@ use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use job::redis::{Client, Config, Retention};
 use job::{
@@ -230,6 +233,21 @@ pub struct Once {
     pub dice: u64,
 }
 
+/// A job that works longer than its lease and never looks at `cx.cancelled()` (like a handler
+/// stuck in a call it cannot interrupt): only renewals keep its lease, so a worker cut off from
+/// Redis must stop it before the lease runs out and another worker takes the job.
+#[derive(Job, Serialize, Deserialize, Clone, Debug)]
+#[job(
+    name = "chaos.slow",
+    max_attempts = 5,
+    backoff(fixed = "100ms"),
+    lease = "2s",
+    timeout = "10s"
+)]
+pub struct Slow {
+    pub dice: u64,
+}
+
 /// Every chaos job type.
 #[derive(JobSet, Clone, Debug)]
 pub enum ChaosJob {
@@ -237,6 +255,7 @@ pub enum ChaosJob {
     Tree(Tree),
     Step(Step),
     Once(Once),
+    Slow(Slow),
 }
 
 /// How deep REPLACE trees grow.
@@ -440,6 +459,24 @@ impl Once {
     }
 }
 
+impl Slow {
+    fn plan(&self) -> Plan {
+        let dice = Dice(self.dice);
+        Plan {
+            faults: Vec::new(),
+            then: Act::Complete,
+            // 3-5 s: past the 2 s lease, well within the 10 s timeout.
+            work: Duration::from_millis(3_000 + dice.roll(11, 2_000)),
+            max_attempts: Self::OPTIONS.max_attempts(),
+        }
+    }
+
+    /// Whether a job is one of these.
+    fn is(job: &ChaosJob) -> bool {
+        matches!(job, ChaosJob::Slow(_))
+    }
+}
+
 impl ChaosJob {
     /// The job's plan, from its arguments.
     pub fn plan(&self) -> Plan {
@@ -448,6 +485,7 @@ impl ChaosJob {
             Self::Tree(job) => job.plan(),
             Self::Step(job) => job.plan(),
             Self::Once(job) => job.plan(),
+            Self::Slow(job) => job.plan(),
         }
     }
 
@@ -462,6 +500,7 @@ impl ChaosJob {
             Self::Tree(job) => NewJob::new(job),
             Self::Step(job) => NewJob::new(job),
             Self::Once(job) => NewJob::new(job),
+            Self::Slow(job) => NewJob::new(job),
         }
     }
 
@@ -492,10 +531,14 @@ impl ChaosJob {
     }
 }
 
-/// Runs one attempt: records its start, works, then does what the plan says for the attempt.
+/// Runs one attempt: records its start, works (not watching for cancellation), then does what
+/// the plan says for the attempt. Its end is recorded when `execution` drops, however the
+/// attempt ends: returned, panicked, or dropped with its aborted task.
 async fn perform(cx: &Context<Facts>, job: ChaosJob) -> Result<Outcome, Failure> {
+    let execution = cx.state().execution(Slow::is(&job));
     let plan = job.plan();
-    if !cx.state().started(cx, job.sequence()).await {
+    if !cx.state().started(cx, &execution, job.sequence()).await {
+        // Its end is recorded all the same: the start may have been written anyway.
         return Err(Failure::retry(
             "chaos: stopped before the start was recorded",
         ));
@@ -547,6 +590,12 @@ impl Run<Facts> for Step {
 impl Run<Facts> for Once {
     async fn run(self, cx: &Context<Facts>) -> Result<Outcome, Failure> {
         perform(cx, ChaosJob::Once(self)).await
+    }
+}
+
+impl Run<Facts> for Slow {
+    async fn run(self, cx: &Context<Facts>) -> Result<Outcome, Failure> {
+        perform(cx, ChaosJob::Slow(self)).await
     }
 }
 
@@ -602,10 +651,57 @@ impl Op {
 }
 
 /// The facts store: sets under [`FACTS`], so a write retried after a lost reply is counted
-/// once (each member carries a fresh id where two identical facts could be true).
+/// once (each member carries a fresh id where two identical facts could be true), and the ends
+/// of executions in a hash (start id to end).
 #[derive(Clone)]
 pub struct Facts {
     conn: ConnectionManager,
+    /// In a worker process: its executions.
+    executions: Arc<Executions>,
+}
+
+/// The handler executions of one worker process: those running, and the ends not written yet.
+#[derive(Debug, Default)]
+struct Executions {
+    /// Running executions: start id to (start, whether the job is [`Slow`]).
+    running: Mutex<HashMap<String, (u64, bool)>>,
+    /// Ends noted and not written yet: start id, end.
+    ends: Mutex<Vec<(String, u64)>>,
+    /// Wakes the writer when an end is noted.
+    noted: tokio::sync::Notify,
+    /// Held while ends are written, so the last flush waits for one under way.
+    writing: tokio::sync::Mutex<()>,
+}
+
+/// One handler execution, from its start until it is dropped: its drop notes its end, however
+/// the execution ends (the handler returns or panics, or its task is aborted and the future
+/// dropped), and the worker's writer writes it (see [`Facts::keep_writing`]).
+struct Execution {
+    executions: Arc<Executions>,
+    nonce: String,
+    start: u64,
+}
+
+impl Drop for Execution {
+    fn drop(&mut self) {
+        let end = wall_micros();
+        if let Ok(mut running) = self.executions.running.lock() {
+            running.remove(&self.nonce);
+        }
+        if let Ok(mut ends) = self.executions.ends.lock() {
+            ends.push((std::mem::take(&mut self.nonce), end));
+        }
+        self.executions.noted.notify_one();
+    }
+}
+
+/// Microseconds since the Unix epoch: every process of a run reads the same clock.
+fn wall_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_micros()).unwrap_or(u64::MAX)
+        })
 }
 
 impl fmt::Debug for Facts {
@@ -623,23 +719,99 @@ impl Facts {
     pub async fn connect(url: &str) -> Result<Self, String> {
         Ok(Self {
             conn: manager(url).await?,
+            executions: Arc::default(),
         })
     }
 
-    /// Records a handler's start: `nonce id attempt token resource seq`. Gives up (false) when
-    /// the handler is cancelled first.
-    async fn started(&self, cx: &Context<Self>, sequence: Option<(&str, u32)>) -> bool {
+    /// An execution starting now in this process.
+    fn execution(&self, slow: bool) -> Execution {
+        let (nonce, start) = (nonce(), wall_micros());
+        if let Ok(mut running) = self.executions.running.lock() {
+            running.insert(nonce.clone(), (start, slow));
+        }
+        Execution {
+            executions: Arc::clone(&self.executions),
+            nonce,
+            start,
+        }
+    }
+
+    /// Records a handler's start: `nonce id attempt token resource seq pid start`. Gives up
+    /// (false) when the handler is cancelled first.
+    async fn started(
+        &self,
+        cx: &Context<Self>,
+        execution: &Execution,
+        sequence: Option<(&str, u32)>,
+    ) -> bool {
         let (resource, seq) = sequence.map_or(("-".to_owned(), "-".to_owned()), |(r, s)| {
             (r.to_owned(), s.to_string())
         });
         let fact = format!(
-            "{} {} {} {} {resource} {seq}",
-            nonce(),
+            "{} {} {} {} {resource} {seq} {} {}",
+            execution.nonce,
             cx.id(),
             cx.attempt(),
-            cx.token()
+            cx.token(),
+            std::process::id(),
+            execution.start,
         );
         self.add("starts", &[fact], cx.cancelled()).await
+    }
+
+    /// In a worker process, forever: writes the ends of executions as they are noted.
+    async fn keep_writing(self) {
+        loop {
+            self.executions.noted.notified().await;
+            self.write_ends().await;
+        }
+    }
+
+    /// How many executions run in this process.
+    fn running(&self) -> usize {
+        self.executions
+            .running
+            .lock()
+            .map(|running| running.len())
+            .unwrap_or_default()
+    }
+
+    /// Writes every end noted so far (`ends`: start id to end), retrying until Redis takes
+    /// them.
+    async fn write_ends(&self) {
+        let _writing = self.executions.writing.lock().await;
+        let ends = self
+            .executions
+            .ends
+            .lock()
+            .map(|mut ends| std::mem::take(&mut *ends))
+            .unwrap_or_default();
+        for chunk in ends.chunks(1_000) {
+            let mut delay = Duration::from_millis(20);
+            loop {
+                let mut cmd = redis::cmd("HSET");
+                cmd.arg(format!("{FACTS}ends"));
+                for (nonce, end) in chunk {
+                    cmd.arg(nonce).arg(end);
+                }
+                let mut conn = self.conn.clone();
+                if cmd.query_async::<i64>(&mut conn).await.is_ok() {
+                    break;
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+
+    /// At a worker's end: waits (up to `patience`) until no execution runs (an aborted
+    /// handler's future is dropped a moment after its abort), then writes every end left.
+    async fn last_ends(&self, patience: Duration) {
+        let end = Instant::now() + patience;
+        while self.running() > 0 && Instant::now() < end {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.write_ends().await;
     }
 
     /// Records the leases a grab was granted: `id token attempt`.
@@ -728,6 +900,12 @@ impl Facts {
             log.acks
                 .push(AckFact::parse(&fact).ok_or_else(|| bad_fact(&fact))?);
         }
+        for (nonce, end) in self.pairs("ends").await? {
+            let end = end
+                .parse()
+                .map_err(|_| bad_fact(&format!("{nonce} {end}")))?;
+            log.ends.insert(nonce, end);
+        }
         let mut conn = self.conn.clone();
         log.lost = redis::cmd("HGETALL")
             .arg(format!("{FACTS}lost"))
@@ -735,6 +913,29 @@ impl Facts {
             .await
             .map_err(|e| format!("reading the lost answers: {e}"))?;
         Ok(log)
+    }
+
+    /// Every field and value of a fact hash.
+    async fn pairs(&self, hash: &str) -> Result<Vec<(String, String)>, String> {
+        let key = format!("{FACTS}{hash}");
+        let mut conn = self.conn.clone();
+        let mut cursor = 0u64;
+        let mut pairs = Vec::new();
+        loop {
+            let (next, batch): (u64, Vec<(String, String)>) = redis::cmd("HSCAN")
+                .arg(&key)
+                .arg(cursor)
+                .arg("COUNT")
+                .arg(10_000)
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| format!("reading {key}: {e}"))?;
+            pairs.extend(batch);
+            cursor = next;
+            if cursor == 0 {
+                return Ok(pairs);
+            }
+        }
     }
 
     async fn members(&self, set: &str) -> Result<Vec<String>, String> {
@@ -773,6 +974,8 @@ fn bad_fact(fact: &str) -> String {
 #[derive(Debug, Default)]
 pub struct FactLog {
     starts: Vec<StartFact>,
+    /// When each execution ended, by its start's nonce.
+    ends: HashMap<String, u64>,
     grants: Vec<GrantFact>,
     acks: Vec<AckFact>,
     lost: HashMap<String, u64>,
@@ -781,15 +984,22 @@ pub struct FactLog {
 /// A handler started.
 #[derive(Debug)]
 struct StartFact {
+    /// Names the execution (its end is recorded under it).
+    nonce: String,
     id: String,
     attempt: u32,
     token: u64,
     sequence: Option<(String, u32)>,
+    /// The worker process it ran in.
+    pid: u32,
+    /// When it started (wall-clock microseconds).
+    at: u64,
 }
 
 impl StartFact {
     fn parse(fact: &str) -> Option<Self> {
-        let mut parts = fact.split(' ').skip(1);
+        let mut parts = fact.split(' ');
+        let nonce = parts.next()?.to_owned();
         let id = parts.next()?.to_owned();
         let attempt = parts.next()?.parse().ok()?;
         let token = parts.next()?.parse().ok()?;
@@ -800,10 +1010,13 @@ impl StartFact {
             _ => Some((resource.to_owned(), seq.parse().ok()?)),
         };
         Some(Self {
+            nonce,
             id,
             attempt,
             token,
             sequence,
+            pid: parts.next()?.parse().ok()?,
+            at: parts.next()?.parse().ok()?,
         })
     }
 }
@@ -966,14 +1179,20 @@ async fn run_worker() -> Result<(), String> {
         client,
         facts: facts.clone(),
     };
-    job_core::Worker::<ChaosJob, Facts, Recording>::new(backend, facts)
+    let writer = tokio::spawn(facts.clone().keep_writing());
+    let ran = job_core::Worker::<ChaosJob, Facts, Recording>::new(backend, facts.clone())
         .concurrency(concurrency)
         .lease(LEASE)
         .poll(Duration::from_secs(1))
         .grace(Duration::from_secs(1))
         .run_until(stdin_closed())
         .await
-        .map_err(|e| format!("the worker failed: {e}"))
+        .map_err(|e| format!("the worker failed: {e}"));
+    // No end of an execution of this process may be lost: the check would count it as running
+    // until the process exited.
+    facts.last_ends(Duration::from_secs(5)).await;
+    writer.abort();
+    ran
 }
 
 /// Resolves when stdin reaches its end: the coordinator closed it, or exited.
@@ -1246,6 +1465,17 @@ struct Process {
     stdin: Option<ChildStdin>,
 }
 
+/// How a worker process ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Death {
+    /// SIGKILLed by the coordinator: its running executions ended then, unrecorded.
+    Killed,
+    /// Exited when told to stop.
+    Stopped,
+    /// Exited on its own.
+    Crashed,
+}
+
 /// The worker processes: started, killed and started again, and stopped at the end. Every one
 /// still running is killed on drop, also when the run fails.
 #[derive(Debug)]
@@ -1257,6 +1487,8 @@ struct Fleet {
     started: usize,
     /// Processes that exited without being killed or told to stop.
     crashes: Vec<String>,
+    /// When each process that ended was found dead (wall-clock microseconds), and how.
+    deaths: HashMap<u32, (u64, Death)>,
 }
 
 impl Fleet {
@@ -1271,6 +1503,7 @@ impl Fleet {
             slots: (0..count).map(|_| None).collect(),
             started: 0,
             crashes: Vec::new(),
+            deaths: HashMap::new(),
         };
         for slot in 0..count {
             fleet.spawn(slot)?;
@@ -1306,6 +1539,7 @@ impl Fleet {
             pid = process.child.id();
             let _ = process.child.kill();
             let _ = process.child.wait();
+            self.deaths.insert(pid, (wall_micros(), Death::Killed));
         }
         self.spawn(slot)?;
         Ok(pid)
@@ -1314,10 +1548,12 @@ impl Fleet {
     /// Notes every worker that exited on its own, and starts a new one in its place.
     fn reap(&mut self) -> Result<(), String> {
         for slot in 0..self.slots.len() {
-            let exited = self.slots[slot]
-                .as_mut()
-                .and_then(|process| process.child.try_wait().ok().flatten());
-            if let Some(status) = exited {
+            let exited = self.slots[slot].as_mut().and_then(|process| {
+                let status = process.child.try_wait().ok().flatten()?;
+                Some((process.child.id(), status))
+            });
+            if let Some((pid, status)) = exited {
+                self.deaths.insert(pid, (wall_micros(), Death::Crashed));
                 self.crashes
                     .push(format!("worker {slot} exited on its own: {status}"));
                 self.spawn(slot)?;
@@ -1336,15 +1572,24 @@ impl Fleet {
         let mut clean = 0;
         while self.slots.iter().any(Option::is_some) && Instant::now() < end {
             for slot in &mut self.slots {
-                let exited = slot
-                    .as_mut()
-                    .and_then(|process| process.child.try_wait().ok().flatten());
-                if let Some(status) = exited {
+                let exited = slot.as_mut().and_then(|process| {
+                    let status = process.child.try_wait().ok().flatten()?;
+                    Some((process.child.id(), status))
+                });
+                if let Some((pid, status)) = exited {
                     clean += usize::from(status.success());
+                    self.deaths.insert(pid, (wall_micros(), Death::Stopped));
                     *slot = None;
                 }
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        for process in self.slots.iter_mut().filter_map(Option::take) {
+            let mut child = process.child;
+            let _ = child.kill();
+            let _ = child.wait();
+            self.deaths
+                .insert(child.id(), (wall_micros(), Death::Killed));
         }
         clean
     }
@@ -1380,18 +1625,22 @@ struct Workload {
 impl Workload {
     /// `options.jobs` jobs from the seed: 55% plain, 10% REPLACE trees, 20% resource-bound (about
     /// eight per resource, in sequence), 15% unique (about three per key, half of them followed
-    /// by a deliberate duplicate in the same insert).
+    /// by a deliberate duplicate in the same insert); and about 24 slow jobs in place of others
+    /// (0.2% in a large run), whose executions outlive their lease unless renewals keep it.
     fn generate(options: &Options) -> Result<Self, String> {
         let jobs = options.jobs as u64;
         let resources = (jobs / 40).max(1);
         let keys = (jobs / 20).max(1);
+        let slow_every = (jobs / 24).clamp(1, 500);
         let mut next_seq = vec![0u32; usize::try_from(resources).unwrap_or(1)];
         let mut batches = Vec::new();
         let mut batch = Batch::default();
         let mut planned = 0;
         for i in 0..jobs {
             let dice = Dice(mix(options.seed ^ mix(i)));
+            let slow = dice.roll(35, slow_every) == 0;
             let group = match dice.roll(30, 100) {
+                _ if slow => vec![ChaosJob::Slow(Slow { dice: dice.0 })],
                 0..=54 => vec![ChaosJob::Plain(Plain { dice: dice.0 })],
                 55..=64 => vec![ChaosJob::Tree(Tree {
                     dice: dice.0,
@@ -2047,6 +2296,7 @@ impl Chaos {
 /// read fails. A broken invariant is not an error: it is in the [`Report`].
 pub async fn run(options: &Options, worker: WorkerCommand) -> Result<Report, String> {
     let started = Instant::now();
+    let started_at = wall_micros();
     let mut topology = Topology::start(options.cluster).await?;
     let facts_url = topology.facts_url().await?;
     let client = connect_client(&topology.client_url()).await?;
@@ -2113,6 +2363,8 @@ pub async fn run(options: &Options, worker: WorkerCommand) -> Result<Report, Str
         worker_starts: fleet.started,
         clean_stops,
         crashes: fleet.crashes.clone(),
+        deaths: fleet.deaths.clone(),
+        started_at,
         drain,
         elapsed: started.elapsed(),
     };
@@ -2127,6 +2379,10 @@ struct RunFigures {
     worker_starts: usize,
     clean_stops: usize,
     crashes: Vec<String>,
+    /// When and how each worker process that ended did (all of them, once stopped).
+    deaths: HashMap<u32, (u64, Death)>,
+    /// When the run started (wall-clock microseconds), for the examples' times.
+    started_at: u64,
     drain: Duration,
     elapsed: Duration,
 }
@@ -2266,6 +2522,7 @@ mod check {
         let fencing = fencing(facts);
         let (executions, re_executions, unstarted) = executions(snapshot, facts);
         let (overlaps, wrong_duplicates) = uniqueness(snapshot, enqueued);
+        let concurrent = concurrency(facts, run);
         let ended = |state: &str| {
             snapshot
                 .jobs
@@ -2310,6 +2567,21 @@ mod check {
             "re_executions",
             "executions beyond the first (at-least-once)",
             re_executions,
+        );
+        report.figure(
+            "overlaps",
+            "executions overlapping another of their job",
+            concurrent.overlapping.count,
+        );
+        report.figure(
+            "overlap_worst_ms",
+            "worst overlap of two executions (ms)",
+            concurrent.worst / 1_000,
+        );
+        report.figure(
+            "killed_executions",
+            "executions cut off by SIGKILL (end = the kill)",
+            concurrent.killed,
         );
         report.figure(
             "retries",
@@ -2391,6 +2663,16 @@ mod check {
             order(facts),
         );
         report.invariant("unstarted", "completed jobs never started", unstarted);
+        report.invariant(
+            "overlapping_executions",
+            "overlapping executions (one job, two at once)",
+            concurrent.overlapping,
+        );
+        report.invariant(
+            "unended",
+            "executions with no end recorded (not SIGKILLed)",
+            concurrent.unended,
+        );
         report.invariant(
             "unique_overlaps",
             "unique keys live in two jobs at once",
@@ -2663,6 +2945,96 @@ mod check {
             }
         }
         (executions, re_executions, unstarted)
+    }
+
+    /// What the start and end of every execution show.
+    #[derive(Default)]
+    struct Concurrency {
+        /// Executions that started while another of the same job ran.
+        overlapping: Finding,
+        /// The longest time two executions of one job ran together (µs).
+        worst: u64,
+        /// Executions whose process was SIGKILLed before their end was recorded.
+        killed: usize,
+        /// Executions with no end recorded, in a process that was not SIGKILLed.
+        unended: Finding,
+    }
+
+    /// No two executions of one job overlap in time: sorted by start, each starts after every
+    /// earlier one ended. An execution ends when its end was recorded, or when its process was
+    /// SIGKILLed (no later than when the coordinator saw it dead).
+    fn concurrency(facts: &FactLog, run: &RunFigures) -> Concurrency {
+        let mut found = Concurrency::default();
+        let mut by_job: HashMap<&str, Vec<(u64, u64, u32)>> = HashMap::new();
+        for start in &facts.starts {
+            let end = match (facts.ends.get(&start.nonce), run.deaths.get(&start.pid)) {
+                (Some(&end), _) => end,
+                (None, Some(&(died, Death::Killed))) => {
+                    found.killed += 1;
+                    died
+                }
+                (None, death) => {
+                    found.unended.note(|| {
+                        format!(
+                            "{} attempt {} in pid {} ({})",
+                            start.id,
+                            start.attempt,
+                            start.pid,
+                            death.map_or("alive at the check".to_owned(), |(_, how)| format!(
+                                "{how:?}"
+                            ))
+                        )
+                    });
+                    death.map_or(u64::MAX, |&(died, _)| died)
+                }
+            };
+            by_job
+                .entry(start.id.as_str())
+                .or_default()
+                .push((start.at, end, start.pid));
+        }
+        // (when the later one started, how long they overlapped, job, earlier, later)
+        type Span = (u64, u64, u32);
+        let mut overlaps: Vec<(u64, u64, &str, Span, Span)> = Vec::new();
+        for (id, mut executions) in by_job {
+            executions.sort_unstable();
+            let mut last_to_end: Option<Span> = None;
+            for execution in executions {
+                if let Some(earlier) = last_to_end
+                    && execution.0 < earlier.1
+                {
+                    let overlap = earlier.1.min(execution.1) - execution.0;
+                    overlaps.push((execution.0, overlap, id, earlier, execution));
+                }
+                if last_to_end.is_none_or(|earlier| execution.1 > earlier.1) {
+                    last_to_end = Some(execution);
+                }
+            }
+        }
+        overlaps.sort_unstable();
+        let at = |micros: u64| micros.saturating_sub(run.started_at) as f64 / 1e6;
+        let ms = |micros: u64| micros / 1_000;
+        if let Some(&(_, worst, id, ..)) = overlaps.iter().max_by_key(|overlap| overlap.1) {
+            found.worst = worst;
+            found
+                .overlapping
+                .examples
+                .push(format!("worst {} ms (job {id}); the first ones", ms(worst)));
+        }
+        for &(_, overlap, id, earlier, later) in &overlaps {
+            found.overlapping.note(|| {
+                format!(
+                    "job {id}: pid {} ran {:.3}-{:.3} s, pid {} started at {:.3} s ({} ms together)",
+                    earlier.2,
+                    at(earlier.0),
+                    at(earlier.1),
+                    later.2,
+                    at(later.0),
+                    ms(overlap)
+                )
+            });
+        }
+        found
     }
 
     /// No two jobs with one unique key were live at once (each was created after the one
