@@ -6,12 +6,15 @@
 //! 1. starts a `redis-server` of its own (or, with `--cluster`, three cluster masters), with AOF
 //!    and `appendfsync always`, so nothing Redis acknowledged is lost across a restart;
 //! 2. starts worker processes: this program again, told by [`ROLE_VAR`] to run a
-//!    [`job_core::Worker`] over the chaos job types until its stdin closes;
+//!    [`job_core::Worker`] over the chaos job types until its stdin closes; each reaches Redis
+//!    through a [`StallProxy`] of its own (every connection of its client; its facts connection
+//!    is direct);
 //! 3. enqueues the workload: jobs that decide from their own arguments what each attempt does
 //!    (complete, fail temporarily, fail for good, panic, stall past the timeout, REPLACE
 //!    themselves, work past the lease without watching for cancellation), some bound to
 //!    resources with a sequence number, some unique, with duplicates;
-//! 4. kills worker processes with SIGKILL and restarts Redis as the jobs progress;
+//! 4. kills worker processes with SIGKILL, restarts Redis, and stalls a busy worker's proxy for
+//!    three leases (a hung connection, not a dead one) as the jobs progress;
 //! 5. waits until no job is live, stops the workers, reads every structure of the namespace and
 //!    every recorded fact, and checks the invariants: [`run`] returns the [`Report`].
 //!
@@ -28,12 +31,15 @@
     clippy::panic
 )]
 
+#[path = "proxy.rs"]
+mod proxy;
 #[path = "redis_server.rs"]
 mod redis_server;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -48,6 +54,7 @@ use redis::Value;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::{Deserialize, Serialize};
 
+use self::proxy::StallProxy;
 use self::redis_server::RedisServer;
 
 /// The namespace of the run's jobs (the Redis is private, so a fixed name is safe).
@@ -62,6 +69,9 @@ const CONCURRENCY_VAR: &str = "CHAOS_CONCURRENCY";
 /// The lease of every chaos job (also set on each type): the jobs of a killed worker come back
 /// within seconds.
 const LEASE: Duration = Duration::from_secs(2);
+/// How long a stall hangs a worker's connections: three leases, so every lease it holds runs
+/// out meanwhile and other workers take its jobs.
+const STALL: Duration = Duration::from_secs(6);
 /// How a planned panic's message starts; the worker's panic hook keeps these quiet.
 const PLANNED_PANIC: &str = "chaos: planned panic";
 /// Retention large enough that no ended job is pruned before the check.
@@ -75,7 +85,10 @@ const CONNECT_PATIENCE: Duration = Duration::from_secs(30);
 // Options
 
 const USAGE: &str = "usage: chaos [--jobs N] [--workers N] [--concurrency N] [--kills N] \
-                     [--redis-restarts N] [--seed N] [--deadline SECS] [--cluster]";
+                     [--redis-restarts N] [--stalls N] [--seed N] [--deadline SECS] [--cluster]";
+
+/// Jobs per stall when `--stalls` is not given.
+const JOBS_PER_STALL: usize = 20_000;
 
 /// How big and how rough a run is.
 #[derive(Clone, Debug)]
@@ -90,6 +103,8 @@ pub struct Options {
     pub kills: usize,
     /// Times Redis (in cluster mode: one master) is killed with SIGKILL and started again.
     pub redis_restarts: usize,
+    /// Times a busy worker's proxy stalls (for [`STALL`]): its connections hang.
+    pub stalls: usize,
     /// Three masters with `--cluster-enabled yes` instead of one server.
     pub cluster: bool,
     /// Seeds the workload (what every job does) and the chaos schedule.
@@ -99,7 +114,8 @@ pub struct Options {
 }
 
 impl Options {
-    /// The example's defaults: 100,000 jobs, 4 workers of 20, 10 kills, 2 Redis restarts.
+    /// The example's defaults: 100,000 jobs, 4 workers of 20, 10 kills, 2 Redis restarts, 5
+    /// stalls.
     #[must_use]
     pub fn full() -> Self {
         Self {
@@ -108,13 +124,14 @@ impl Options {
             concurrency: 20,
             kills: 10,
             redis_restarts: 2,
+            stalls: 100_000 / JOBS_PER_STALL,
             cluster: false,
             seed: seed_from_env(),
             drain_deadline: Duration::from_secs(120),
         }
     }
 
-    /// The test's size: 2,000 jobs, 3 workers of 20, 2 kills, 1 Redis restart.
+    /// The test's size: 2,000 jobs, 3 workers of 20, 2 kills, 1 Redis restart, 1 stall.
     #[must_use]
     pub fn small() -> Self {
         Self {
@@ -122,18 +139,21 @@ impl Options {
             workers: 3,
             kills: 2,
             redis_restarts: 1,
+            stalls: 1,
             drain_deadline: Duration::from_secs(30),
             ..Self::full()
         }
     }
 
-    /// Reads command-line flags over [`Options::full`].
+    /// Reads command-line flags over [`Options::full`]. Without `--stalls`, one stall per
+    /// 20,000 jobs (at least one): each takes a worker away for [`STALL`].
     ///
     /// # Errors
     ///
     /// A message with the usage, for an unknown flag or a value that is not a number.
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Self, String> {
         let mut options = Self::full();
+        let mut stalls = None;
         let mut args = args.into_iter();
         while let Some(flag) = args.next() {
             if flag == "--cluster" {
@@ -153,11 +173,13 @@ impl Options {
                 "--concurrency" => options.concurrency = count.max(1),
                 "--kills" => options.kills = count,
                 "--redis-restarts" => options.redis_restarts = count,
+                "--stalls" => stalls = Some(count),
                 "--seed" => options.seed = number,
                 "--deadline" => options.drain_deadline = Duration::from_secs(number),
                 _ => return Err(format!("unknown option `{flag}`\n{USAGE}")),
             }
         }
+        options.stalls = stalls.unwrap_or((options.jobs / JOBS_PER_STALL).max(1));
         Ok(options)
     }
 }
@@ -471,7 +493,7 @@ impl Slow {
         }
     }
 
-    /// Whether a job is one of these.
+    /// Whether a job is one of these (its executions are the ones a stall is aimed at).
     fn is(job: &ChaosJob) -> bool {
         matches!(job, ChaosJob::Slow(_))
     }
@@ -695,6 +717,17 @@ impl Drop for Execution {
     }
 }
 
+/// What a worker reports about itself, for the coordinator to aim stalls at busy workers.
+#[derive(Clone, Copy, Debug)]
+struct Busy {
+    /// Executions running.
+    running: usize,
+    /// Executions of [`Slow`] jobs running that started less than a second ago.
+    fresh_slow: usize,
+    /// When it reported.
+    at: u64,
+}
+
 /// Microseconds since the Unix epoch: every process of a run reads the same clock.
 fn wall_micros() -> u64 {
     SystemTime::now()
@@ -759,21 +792,48 @@ impl Facts {
         self.add("starts", &[fact], cx.cancelled()).await
     }
 
-    /// In a worker process, forever: writes the ends of executions as they are noted.
+    /// In a worker process, forever: writes the ends of executions as they are noted, and
+    /// reports every 100 ms how busy the process is (`busy`: pid to `running fresh_slow at`).
     async fn keep_writing(self) {
+        let mut reported = Instant::now();
         loop {
-            self.executions.noted.notified().await;
+            let _ =
+                tokio::time::timeout(Duration::from_millis(100), self.executions.noted.notified())
+                    .await;
             self.write_ends().await;
+            if reported.elapsed() >= Duration::from_millis(100) {
+                reported = Instant::now();
+                let busy = self.busyness();
+                let mut conn = self.conn.clone();
+                let _: redis::RedisResult<i64> = redis::cmd("HSET")
+                    .arg(format!("{FACTS}busy"))
+                    .arg(std::process::id())
+                    .arg(format!("{} {} {}", busy.running, busy.fresh_slow, busy.at))
+                    .query_async(&mut conn)
+                    .await;
+            }
         }
     }
 
-    /// How many executions run in this process.
-    fn running(&self) -> usize {
-        self.executions
+    fn busyness(&self) -> Busy {
+        let at = wall_micros();
+        let running = self
+            .executions
             .running
             .lock()
-            .map(|running| running.len())
-            .unwrap_or_default()
+            .map(|running| {
+                let fresh = running
+                    .values()
+                    .filter(|&&(start, slow)| slow && at.saturating_sub(start) < 1_000_000)
+                    .count();
+                (running.len(), fresh)
+            })
+            .unwrap_or_default();
+        Busy {
+            running: running.0,
+            fresh_slow: running.1,
+            at,
+        }
     }
 
     /// Writes every end noted so far (`ends`: start id to end), retrying until Redis takes
@@ -808,10 +868,36 @@ impl Facts {
     /// handler's future is dropped a moment after its abort), then writes every end left.
     async fn last_ends(&self, patience: Duration) {
         let end = Instant::now() + patience;
-        while self.running() > 0 && Instant::now() < end {
+        while self.busyness().running > 0 && Instant::now() < end {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         self.write_ends().await;
+    }
+
+    /// What each worker process last reported, by pid.
+    async fn busy(&self) -> Result<HashMap<u32, Busy>, String> {
+        let mut conn = self.conn.clone();
+        let reports: HashMap<u32, String> = redis::cmd("HGETALL")
+            .arg(format!("{FACTS}busy"))
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| format!("reading how busy the workers are: {e}"))?;
+        Ok(reports
+            .into_iter()
+            .filter_map(|(pid, report)| {
+                let mut numbers = report.split(' ').map(str::parse::<u64>);
+                let mut next = || numbers.next()?.ok();
+                let (running, fresh_slow, at) = (next()?, next()?, next()?);
+                Some((
+                    pid,
+                    Busy {
+                        running: usize::try_from(running).ok()?,
+                        fresh_slow: usize::try_from(fresh_slow).ok()?,
+                        at,
+                    },
+                ))
+            })
+            .collect())
     }
 
     /// Records the leases a grab was granted: `id token attempt`.
@@ -1351,6 +1437,27 @@ impl Topology {
         self.servers.iter().map(RedisServer::url).collect()
     }
 
+    /// A proxy in front of it, as each worker gets one.
+    ///
+    /// # Errors
+    ///
+    /// When it cannot listen.
+    pub async fn proxy(&self) -> Result<StallProxy, String> {
+        self.proxy_target().start().await
+    }
+
+    /// What a worker's proxy forwards to (the ports stay the same across restarts).
+    fn proxy_target(&self) -> ProxyTarget {
+        ProxyTarget {
+            masters: self
+                .servers
+                .iter()
+                .map(|server| SocketAddr::from(([127, 0, 0, 1], server.port())))
+                .collect(),
+            cluster: self.cluster,
+        }
+    }
+
     /// How many servers can be restarted.
     pub fn len(&self) -> usize {
         self.servers.len()
@@ -1458,11 +1565,32 @@ impl WorkerCommand {
     }
 }
 
-/// One running worker process; its stdin is the line the coordinator holds it by.
+/// Where the workers' proxies forward to: the one Redis, or every master of a Cluster.
+#[derive(Clone, Debug)]
+struct ProxyTarget {
+    masters: Vec<SocketAddr>,
+    cluster: bool,
+}
+
+impl ProxyTarget {
+    /// A new proxy: byte for byte to the one Redis, or reading the protocol in front of a
+    /// Cluster (so the client learns the proxy's ports, not the masters').
+    async fn start(&self) -> Result<StallProxy, String> {
+        if self.cluster {
+            StallProxy::start_cluster(&self.masters).await
+        } else {
+            StallProxy::start(self.masters[0]).await
+        }
+    }
+}
+
+/// One running worker process; its stdin is the line the coordinator holds it by, and every
+/// connection of its job client goes through its own proxy.
 #[derive(Debug)]
 struct Process {
     child: Child,
     stdin: Option<ChildStdin>,
+    proxy: Arc<StallProxy>,
 }
 
 /// How a worker process ended.
@@ -1482,6 +1610,7 @@ enum Death {
 struct Fleet {
     command: WorkerCommand,
     env: Vec<(&'static str, String)>,
+    target: ProxyTarget,
     slots: Vec<Option<Process>>,
     /// Processes started, restarts included.
     started: usize,
@@ -1492,21 +1621,23 @@ struct Fleet {
 }
 
 impl Fleet {
-    fn start(
+    async fn start(
         command: WorkerCommand,
         env: Vec<(&'static str, String)>,
+        target: ProxyTarget,
         count: usize,
     ) -> Result<Self, String> {
         let mut fleet = Self {
             command,
             env,
+            target,
             slots: (0..count).map(|_| None).collect(),
             started: 0,
             crashes: Vec::new(),
             deaths: HashMap::new(),
         };
         for slot in 0..count {
-            fleet.spawn(slot)?;
+            fleet.spawn(slot).await?;
         }
         Ok(fleet)
     }
@@ -1515,10 +1646,20 @@ impl Fleet {
         self.slots.len()
     }
 
-    fn spawn(&mut self, slot: usize) -> Result<u32, String> {
+    /// The process in `slot`: its pid and its proxy.
+    fn process(&self, slot: usize) -> Option<(u32, &Arc<StallProxy>)> {
+        self.slots[slot]
+            .as_ref()
+            .map(|process| (process.child.id(), &process.proxy))
+    }
+
+    /// Starts a worker in `slot`, with a new proxy of its own.
+    async fn spawn(&mut self, slot: usize) -> Result<u32, String> {
+        let proxy = Arc::new(self.target.start().await?);
         let mut child = Command::new(&self.command.program)
             .args(&self.command.args)
             .envs(self.env.iter().map(|(name, value)| (*name, value)))
+            .env(URL_VAR, proxy.url())
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -1526,14 +1667,18 @@ impl Fleet {
             .map_err(|e| format!("cannot start a worker process: {e}"))?;
         let pid = child.id();
         let stdin = child.stdin.take();
-        self.slots[slot] = Some(Process { child, stdin });
+        self.slots[slot] = Some(Process {
+            child,
+            stdin,
+            proxy,
+        });
         self.started += 1;
         Ok(pid)
     }
 
     /// Kills the worker in `slot` with SIGKILL and starts a new one there; returns the killed
     /// process's id.
-    fn kill(&mut self, slot: usize) -> Result<u32, String> {
+    async fn kill(&mut self, slot: usize) -> Result<u32, String> {
         let mut pid = 0;
         if let Some(mut process) = self.slots[slot].take() {
             pid = process.child.id();
@@ -1541,12 +1686,12 @@ impl Fleet {
             let _ = process.child.wait();
             self.deaths.insert(pid, (wall_micros(), Death::Killed));
         }
-        self.spawn(slot)?;
+        self.spawn(slot).await?;
         Ok(pid)
     }
 
     /// Notes every worker that exited on its own, and starts a new one in its place.
-    fn reap(&mut self) -> Result<(), String> {
+    async fn reap(&mut self) -> Result<(), String> {
         for slot in 0..self.slots.len() {
             let exited = self.slots[slot].as_mut().and_then(|process| {
                 let status = process.child.try_wait().ok().flatten()?;
@@ -1556,7 +1701,7 @@ impl Fleet {
                 self.deaths.insert(pid, (wall_micros(), Death::Crashed));
                 self.crashes
                     .push(format!("worker {slot} exited on its own: {status}"));
-                self.spawn(slot)?;
+                self.spawn(slot).await?;
             }
         }
         Ok(())
@@ -1626,7 +1771,7 @@ impl Workload {
     /// `options.jobs` jobs from the seed: 55% plain, 10% REPLACE trees, 20% resource-bound (about
     /// eight per resource, in sequence), 15% unique (about three per key, half of them followed
     /// by a deliberate duplicate in the same insert); and about 24 slow jobs in place of others
-    /// (0.2% in a large run), whose executions outlive their lease unless renewals keep it.
+    /// (0.2% in a large run), so a stall finds one to cut off.
     fn generate(options: &Options) -> Result<Self, String> {
         let jobs = options.jobs as u64;
         let resources = (jobs / 40).max(1);
@@ -1963,7 +2108,7 @@ impl Observer {
         let end = Instant::now() + deadline;
         let mut quiet = 0;
         while Instant::now() < end {
-            fleet.reap()?;
+            fleet.reap().await?;
             match self.counts().await {
                 Ok(counts) if counts.live == 0 => quiet += 1,
                 _ => quiet = 0,
@@ -2174,6 +2319,15 @@ fn stored_job(
 enum Event {
     KillWorker,
     RestartRedis,
+    StallWorker,
+}
+
+/// A stall: the process whose connections hung, from when to when (wall-clock microseconds).
+#[derive(Clone, Copy, Debug)]
+struct StallWindow {
+    pid: u32,
+    from: u64,
+    to: u64,
 }
 
 /// The chaos schedule and what it did.
@@ -2183,12 +2337,18 @@ struct Chaos {
     schedule: Vec<(f64, Event)>,
     kills: usize,
     restarts: usize,
+    /// Stalls under way: each resumes its proxy after [`STALL`].
+    stalling: tokio::task::JoinSet<StallWindow>,
+    /// Stalls over.
+    stalls: Vec<StallWindow>,
+    /// Where the workers say how busy they are.
+    facts: Facts,
 }
 
 impl Chaos {
-    /// Kills spread over 5%-85% of the run, Redis restarts over 10%-80%, each at a random
-    /// point of its own stretch.
-    fn new(options: &Options, started: Instant) -> Self {
+    /// Kills spread over 5%-85% of the run, Redis restarts over 10%-80%, stalls over 10%-80%,
+    /// each at a random point of its own stretch.
+    fn new(options: &Options, started: Instant, facts: Facts) -> Self {
         let mut rng = fastrand::Rng::with_seed(options.seed);
         let mut spread = |count: usize, from: f64, span: f64, event: Event| -> Vec<(f64, Event)> {
             (0..count)
@@ -2202,6 +2362,7 @@ impl Chaos {
             0.7,
             Event::RestartRedis,
         ));
+        schedule.extend(spread(options.stalls, 0.1, 0.7, Event::StallWorker));
         schedule.sort_by(|a, b| a.0.total_cmp(&b.0));
         Self {
             started,
@@ -2209,18 +2370,19 @@ impl Chaos {
             schedule,
             kills: 0,
             restarts: 0,
+            stalling: tokio::task::JoinSet::new(),
+            stalls: Vec::new(),
+            facts,
         }
     }
 
     fn log(&self, message: &str) {
-        eprintln!(
-            "chaos [{:>6.1}s] {message}",
-            self.started.elapsed().as_secs_f64()
-        );
+        log_since(self.started, message);
     }
 
     /// Fires every event when its share of the planned jobs has ended. Fires the rest at once
-    /// when nothing is left to run, or when nothing ended for `patience`.
+    /// when nothing is left to run, or when nothing ended for `patience`. Returns once every
+    /// stall is over.
     async fn unleash(
         &mut self,
         topology: &mut Topology,
@@ -2235,7 +2397,7 @@ impl Chaos {
         for (at, event) in schedule {
             let mut progress = 0.0;
             loop {
-                fleet.reap()?;
+                fleet.reap().await?;
                 if let Ok(counts) = observer.counts().await {
                     progress = counts.ended as f64 / planned.max(1) as f64;
                     if counts.ended != last_change.0 {
@@ -2253,6 +2415,10 @@ impl Chaos {
             }
             self.fire(event, progress, topology, fleet).await?;
         }
+        while let Some(window) = self.stalling.join_next().await {
+            self.stalls
+                .push(window.map_err(|e| format!("a stall's task failed: {e}"))?);
+        }
         Ok(())
     }
 
@@ -2267,7 +2433,7 @@ impl Chaos {
         match event {
             Event::KillWorker => {
                 let slot = self.rng.usize(..fleet.len());
-                let pid = fleet.kill(slot)?;
+                let pid = fleet.kill(slot).await?;
                 self.kills += 1;
                 self.log(&format!(
                     "SIGKILL worker {slot} (pid {pid}) at {at}; started again"
@@ -2283,9 +2449,85 @@ impl Chaos {
                 self.restarts += 1;
                 self.log("redis answers again");
             }
+            Event::StallWorker => {
+                let (slot, busy) = self.busy_worker(fleet).await;
+                let Some((pid, proxy)) = fleet.process(slot) else {
+                    return Ok(());
+                };
+                let proxy = Arc::clone(proxy);
+                proxy.stall();
+                let from = wall_micros();
+                self.log(&format!(
+                    "stall worker {slot} (pid {pid}; {}) at {at}, for {STALL:?}",
+                    busy.map_or("not seen busy".to_owned(), |busy| format!(
+                        "{} running, {} of them slow and fresh",
+                        busy.running, busy.fresh_slow
+                    ))
+                ));
+                let started = self.started;
+                self.stalling.spawn(async move {
+                    tokio::time::sleep(STALL).await;
+                    proxy.resume();
+                    log_since(started, &format!("worker {slot} (pid {pid}) resumes"));
+                    StallWindow {
+                        pid,
+                        from,
+                        to: wall_micros(),
+                    }
+                });
+            }
         }
         Ok(())
     }
+
+    /// A worker to stall, not stalled already, that surely holds jobs: by what the workers
+    /// report, one that runs a [`Slow`] job started within the second (it has seconds of work
+    /// left, past its lease), looked for up to 3 s; else one that runs any job, looked for up
+    /// to 10 s; else any.
+    async fn busy_worker(&mut self, fleet: &Fleet) -> (usize, Option<Busy>) {
+        let started = Instant::now();
+        let pick = |rng: &mut fastrand::Rng, candidates: &[(usize, Busy)]| {
+            (!candidates.is_empty()).then(|| candidates[rng.usize(..candidates.len())])
+        };
+        loop {
+            let reports = self.facts.busy().await.unwrap_or_default();
+            let now = wall_micros();
+            let busy: Vec<(usize, Busy)> = (0..fleet.len())
+                .filter_map(|slot| {
+                    let (pid, proxy) = fleet.process(slot)?;
+                    let busy = *reports.get(&pid)?;
+                    let fresh = now.saturating_sub(busy.at) < 300_000;
+                    (fresh && busy.running > 0 && !proxy.is_stalled()).then_some((slot, busy))
+                })
+                .collect();
+            let slow: Vec<(usize, Busy)> = busy
+                .iter()
+                .copied()
+                .filter(|(_, busy)| busy.fresh_slow > 0)
+                .collect();
+            let waited = started.elapsed();
+            let found = pick(&mut self.rng, &slow).or_else(|| {
+                (waited > Duration::from_secs(3))
+                    .then(|| pick(&mut self.rng, &busy))
+                    .flatten()
+            });
+            if let Some((slot, busy)) = found {
+                return (slot, Some(busy));
+            }
+            if waited > Duration::from_secs(10) {
+                return (self.rng.usize(..fleet.len()), None);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// One line of the run's log, stamped with the time since `started`.
+fn log_since(started: Instant, message: &str) {
+    eprintln!(
+        "chaos [{:>6.1}s] {message}",
+        started.elapsed().as_secs_f64()
+    );
 }
 
 /// Runs the whole chaos run and checks it.
@@ -2302,13 +2544,13 @@ pub async fn run(options: &Options, worker: WorkerCommand) -> Result<Report, Str
     let client = connect_client(&topology.client_url()).await?;
     let facts = Facts::connect(&facts_url).await?;
     let observer = Arc::new(Observer::connect(&topology.node_urls()).await?);
+    // Each worker's job client gets its own proxy's URL (`URL_VAR`); its facts go direct.
     let env = vec![
         (ROLE_VAR, "worker".to_owned()),
-        (URL_VAR, topology.client_url()),
         (FACTS_URL_VAR, facts_url),
         (CONCURRENCY_VAR, options.concurrency.to_string()),
     ];
-    let mut fleet = Fleet::start(worker, env, options.workers)?;
+    let mut fleet = Fleet::start(worker, env, topology.proxy_target(), options.workers).await?;
     let workload = Workload::generate(options)?;
     let planned = workload.planned;
     let ahead = (options.jobs as u64 / 4).max(500);
@@ -2319,7 +2561,7 @@ pub async fn run(options: &Options, worker: WorkerCommand) -> Result<Report, Str
         ahead,
     ));
 
-    let mut chaos = Chaos::new(options, started);
+    let mut chaos = Chaos::new(options, started, facts.clone());
     chaos.log(&format!(
         "{} with {} worker processes of {}; {planned} jobs planned; seed {}",
         topology.describe(),
@@ -2360,6 +2602,7 @@ pub async fn run(options: &Options, worker: WorkerCommand) -> Result<Report, Str
     let run = RunFigures {
         kills: chaos.kills,
         restarts: chaos.restarts,
+        stalls: chaos.stalls.clone(),
         worker_starts: fleet.started,
         clean_stops,
         crashes: fleet.crashes.clone(),
@@ -2376,6 +2619,7 @@ pub async fn run(options: &Options, worker: WorkerCommand) -> Result<Report, Str
 struct RunFigures {
     kills: usize,
     restarts: usize,
+    stalls: Vec<StallWindow>,
     worker_starts: usize,
     clean_stops: usize,
     crashes: Vec<String>,
@@ -2611,6 +2855,11 @@ mod check {
         );
         report.figure("redis_restarts", "Redis restarts survived", run.restarts);
         report.figure(
+            "stalls",
+            "worker connections stalled (3 leases each)",
+            run.stalls.len(),
+        );
+        report.figure(
             "clean_stops",
             "workers stopped cleanly at the end",
             run.clean_stops,
@@ -2672,6 +2921,11 @@ mod check {
             "unended",
             "executions with no end recorded (not SIGKILLed)",
             concurrent.unended,
+        );
+        report.invariant(
+            "stall_leaks",
+            "executions started by a worker mid-stall",
+            stall_leaks(facts, run),
         );
         report.invariant(
             "unique_overlaps",
@@ -3035,6 +3289,30 @@ mod check {
             });
         }
         found
+    }
+
+    /// A stalled worker starts nothing while stalled (past the first half second, for a grab
+    /// answered just before): else some connection of it went around the proxy, and the stall
+    /// hung less than it claims.
+    fn stall_leaks(facts: &FactLog, run: &RunFigures) -> Finding {
+        const SETTLING: u64 = 500_000;
+        let mut finding = Finding::default();
+        for start in &facts.starts {
+            let within = run.stalls.iter().find(|stall| {
+                stall.pid == start.pid && stall.from + SETTLING < start.at && start.at < stall.to
+            });
+            if let Some(stall) = within {
+                finding.note(|| {
+                    format!(
+                        "{} started in pid {} {} ms into its stall",
+                        start.id,
+                        start.pid,
+                        (start.at - stall.from) / 1_000
+                    )
+                });
+            }
+        }
+        finding
     }
 
     /// No two jobs with one unique key were live at once (each was created after the one
