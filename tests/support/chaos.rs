@@ -2818,6 +2818,11 @@ mod check {
             concurrent.overlapping.count,
         );
         report.figure(
+            "overlaps_behind_stalls",
+            "  of them started while the other's worker stalled",
+            concurrent.behind_stall,
+        );
+        report.figure(
             "overlap_worst_ms",
             "worst overlap of two executions (ms)",
             concurrent.worst / 1_000,
@@ -3208,6 +3213,8 @@ mod check {
         overlapping: Finding,
         /// The longest time two executions of one job ran together (µs).
         worst: u64,
+        /// Overlapping executions that started while the earlier one's worker was stalled.
+        behind_stall: usize,
         /// Executions whose process was SIGKILLed before their end was recorded.
         killed: usize,
         /// Executions with no end recorded, in a process that was not SIGKILLed.
@@ -3276,15 +3283,20 @@ mod check {
                 .push(format!("worst {} ms (job {id}); the first ones", ms(worst)));
         }
         for &(_, overlap, id, earlier, later) in &overlaps {
+            let stalled = run.stalls.iter().any(|stall| {
+                stall.pid == earlier.2 && stall.from <= later.0 && later.0 <= stall.to
+            });
+            found.behind_stall += usize::from(stalled);
             found.overlapping.note(|| {
                 format!(
-                    "job {id}: pid {} ran {:.3}-{:.3} s, pid {} started at {:.3} s ({} ms together)",
+                    "job {id}: pid {} ran {:.3}-{:.3} s, pid {} started at {:.3} s ({} ms together{})",
                     earlier.2,
                     at(earlier.0),
                     at(earlier.1),
                     later.2,
                     at(later.0),
-                    ms(overlap)
+                    ms(overlap),
+                    if stalled { "; the first one's worker stalled" } else { "" }
                 )
             });
         }
