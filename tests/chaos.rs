@@ -180,6 +180,11 @@ async fn run_and_check(options: chaos::Options) {
         "Redis restarts done"
     );
     assert_eq!(figure("stalls"), options.stalls as u64, "stalls done");
+    assert_eq!(
+        figure("busy_stalls"),
+        options.stalls as u64,
+        "every stall hit a worker that was running jobs"
+    );
     assert!(
         figure("enqueued") > 0 && figure("children") > 0,
         "the workload ran"

@@ -2322,12 +2322,14 @@ enum Event {
     StallWorker,
 }
 
-/// A stall: the process whose connections hung, from when to when (wall-clock microseconds).
+/// A stall: the process whose connections hung, from when to when (wall-clock microseconds),
+/// and how many executions it reported running just before (0: none, or no report).
 #[derive(Clone, Copy, Debug)]
 struct StallWindow {
     pid: u32,
     from: u64,
     to: u64,
+    running: usize,
 }
 
 /// The chaos schedule and what it did.
@@ -2465,6 +2467,7 @@ impl Chaos {
                     ))
                 ));
                 let started = self.started;
+                let running = busy.map_or(0, |busy| busy.running);
                 self.stalling.spawn(async move {
                     tokio::time::sleep(STALL).await;
                     proxy.resume();
@@ -2473,6 +2476,7 @@ impl Chaos {
                         pid,
                         from,
                         to: wall_micros(),
+                        running,
                     }
                 });
             }
@@ -2863,6 +2867,11 @@ mod check {
             "stalls",
             "worker connections stalled (3 leases each)",
             run.stalls.len(),
+        );
+        report.figure(
+            "busy_stalls",
+            "  of them while the worker ran jobs",
+            run.stalls.iter().filter(|stall| stall.running > 0).count(),
         );
         report.figure(
             "clean_stops",
