@@ -4,14 +4,16 @@
 //! own on a free port, with AOF and `appendfsync always`, and never touches `REDIS_URL`.
 //!
 //! A chaos run: worker processes (this program again, with the `worker` argument) run jobs that
-//! succeed, fail, panic, time out, REPLACE themselves, are bound to resources or unique, while
-//! the run kills workers with SIGKILL and restarts Redis. At the end it checks that every job
-//! ended exactly once, none was completed with a stale token, every resource ran its jobs in
-//! order, and more; it prints a table and one JSON line, and exits 1 on any violation.
+//! succeed, fail, panic, time out, REPLACE themselves, are bound to resources or unique, or work
+//! past their lease, while the run kills workers with SIGKILL, restarts Redis, and stalls a busy
+//! worker's connections (through a proxy that stops forwarding but keeps them open). At the end
+//! it checks that every job ended exactly once, none was completed with a stale token, every
+//! resource ran its jobs in order, no two executions of a job overlapped in time, and more; it
+//! prints a table and one JSON line, and exits 1 on any violation.
 //!
 //! Options: `--jobs N` (100000), `--workers N` (4), `--concurrency N` (20), `--kills N` (10),
-//! `--redis-restarts N` (2), `--seed N` (also `CHAOS_SEED`), `--deadline SECS` (120),
-//! `--cluster` (three masters instead of one server).
+//! `--redis-restarts N` (2), `--stalls N` (one per 20000 jobs, at least 1), `--seed N` (also
+//! `CHAOS_SEED`), `--deadline SECS` (120), `--cluster` (three masters instead of one server).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

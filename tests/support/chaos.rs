@@ -6,17 +6,23 @@
 //! 1. starts a `redis-server` of its own (or, with `--cluster`, three cluster masters), with AOF
 //!    and `appendfsync always`, so nothing Redis acknowledged is lost across a restart;
 //! 2. starts worker processes: this program again, told by [`ROLE_VAR`] to run a
-//!    [`job_core::Worker`] over the chaos job types until its stdin closes;
+//!    [`job_core::Worker`] over the chaos job types until its stdin closes; each reaches Redis
+//!    through a [`StallProxy`] of its own (every connection of its client; its facts connection
+//!    is direct);
 //! 3. enqueues the workload: jobs that decide from their own arguments what each attempt does
 //!    (complete, fail temporarily, fail for good, panic, stall past the timeout, REPLACE
-//!    themselves), some bound to resources with a sequence number, some unique, with duplicates;
-//! 4. kills worker processes with SIGKILL and restarts Redis as the jobs progress;
+//!    themselves, work past the lease without watching for cancellation), some bound to
+//!    resources with a sequence number, some unique, with duplicates;
+//! 4. kills worker processes with SIGKILL, restarts Redis, and stalls a busy worker's proxy for
+//!    three leases (a hung connection, not a dead one) as the jobs progress;
 //! 5. waits until no job is live, stops the workers, reads every structure of the namespace and
 //!    every recorded fact, and checks the invariants: [`run`] returns the [`Report`].
 //!
 //! Facts live in the same Redis under `chaos:{facts}:` (one hash tag, so one node in cluster
-//! mode): every handler records its start, and [`Recording`], a [`Backend`] wrapped around the
-//! client, records every lease it was granted and every transition Redis accepted, with tokens.
+//! mode): every handler execution records its start and its end (wall-clock microseconds, with
+//! its process: no two executions of one job may overlap), and [`Recording`], a [`Backend`]
+//! wrapped around the client, records every lease it was granted and every transition Redis
+//! accepted, with tokens.
 #![allow(
     dead_code,
     unreachable_pub,
@@ -25,16 +31,19 @@
     clippy::panic
 )]
 
+#[path = "proxy.rs"]
+mod proxy;
 #[path = "redis_server.rs"]
 mod redis_server;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use job::redis::{Client, Config, Retention};
 use job::{
@@ -45,6 +54,7 @@ use redis::Value;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::{Deserialize, Serialize};
 
+use self::proxy::StallProxy;
 use self::redis_server::RedisServer;
 
 /// The namespace of the run's jobs (the Redis is private, so a fixed name is safe).
@@ -59,6 +69,9 @@ const CONCURRENCY_VAR: &str = "CHAOS_CONCURRENCY";
 /// The lease of every chaos job (also set on each type): the jobs of a killed worker come back
 /// within seconds.
 const LEASE: Duration = Duration::from_secs(2);
+/// How long a stall hangs a worker's connections: three leases, so every lease it holds runs
+/// out meanwhile and other workers take its jobs.
+const STALL: Duration = Duration::from_secs(6);
 /// How a planned panic's message starts; the worker's panic hook keeps these quiet.
 const PLANNED_PANIC: &str = "chaos: planned panic";
 /// Retention large enough that no ended job is pruned before the check.
@@ -72,7 +85,10 @@ const CONNECT_PATIENCE: Duration = Duration::from_secs(30);
 // Options
 
 const USAGE: &str = "usage: chaos [--jobs N] [--workers N] [--concurrency N] [--kills N] \
-                     [--redis-restarts N] [--seed N] [--deadline SECS] [--cluster]";
+                     [--redis-restarts N] [--stalls N] [--seed N] [--deadline SECS] [--cluster]";
+
+/// Jobs per stall when `--stalls` is not given.
+const JOBS_PER_STALL: usize = 20_000;
 
 /// How big and how rough a run is.
 #[derive(Clone, Debug)]
@@ -87,6 +103,8 @@ pub struct Options {
     pub kills: usize,
     /// Times Redis (in cluster mode: one master) is killed with SIGKILL and started again.
     pub redis_restarts: usize,
+    /// Times a busy worker's proxy stalls (for [`STALL`]): its connections hang.
+    pub stalls: usize,
     /// Three masters with `--cluster-enabled yes` instead of one server.
     pub cluster: bool,
     /// Seeds the workload (what every job does) and the chaos schedule.
@@ -96,7 +114,8 @@ pub struct Options {
 }
 
 impl Options {
-    /// The example's defaults: 100,000 jobs, 4 workers of 20, 10 kills, 2 Redis restarts.
+    /// The example's defaults: 100,000 jobs, 4 workers of 20, 10 kills, 2 Redis restarts, 5
+    /// stalls.
     #[must_use]
     pub fn full() -> Self {
         Self {
@@ -105,13 +124,14 @@ impl Options {
             concurrency: 20,
             kills: 10,
             redis_restarts: 2,
+            stalls: 100_000 / JOBS_PER_STALL,
             cluster: false,
             seed: seed_from_env(),
             drain_deadline: Duration::from_secs(120),
         }
     }
 
-    /// The test's size: 2,000 jobs, 3 workers of 20, 2 kills, 1 Redis restart.
+    /// The test's size: 2,000 jobs, 3 workers of 20, 2 kills, 1 Redis restart, 1 stall.
     #[must_use]
     pub fn small() -> Self {
         Self {
@@ -119,18 +139,21 @@ impl Options {
             workers: 3,
             kills: 2,
             redis_restarts: 1,
+            stalls: 1,
             drain_deadline: Duration::from_secs(30),
             ..Self::full()
         }
     }
 
-    /// Reads command-line flags over [`Options::full`].
+    /// Reads command-line flags over [`Options::full`]. Without `--stalls`, one stall per
+    /// 20,000 jobs (at least one): each takes a worker away for [`STALL`].
     ///
     /// # Errors
     ///
     /// A message with the usage, for an unknown flag or a value that is not a number.
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Self, String> {
         let mut options = Self::full();
+        let mut stalls = None;
         let mut args = args.into_iter();
         while let Some(flag) = args.next() {
             if flag == "--cluster" {
@@ -150,11 +173,13 @@ impl Options {
                 "--concurrency" => options.concurrency = count.max(1),
                 "--kills" => options.kills = count,
                 "--redis-restarts" => options.redis_restarts = count,
+                "--stalls" => stalls = Some(count),
                 "--seed" => options.seed = number,
                 "--deadline" => options.drain_deadline = Duration::from_secs(number),
                 _ => return Err(format!("unknown option `{flag}`\n{USAGE}")),
             }
         }
+        options.stalls = stalls.unwrap_or((options.jobs / JOBS_PER_STALL).max(1));
         Ok(options)
     }
 }
@@ -230,6 +255,21 @@ pub struct Once {
     pub dice: u64,
 }
 
+/// A job that works longer than its lease and never looks at `cx.cancelled()` (like a handler
+/// stuck in a call it cannot interrupt): only renewals keep its lease, so a worker cut off from
+/// Redis must stop it before the lease runs out and another worker takes the job.
+#[derive(Job, Serialize, Deserialize, Clone, Debug)]
+#[job(
+    name = "chaos.slow",
+    max_attempts = 5,
+    backoff(fixed = "100ms"),
+    lease = "2s",
+    timeout = "10s"
+)]
+pub struct Slow {
+    pub dice: u64,
+}
+
 /// Every chaos job type.
 #[derive(JobSet, Clone, Debug)]
 pub enum ChaosJob {
@@ -237,6 +277,7 @@ pub enum ChaosJob {
     Tree(Tree),
     Step(Step),
     Once(Once),
+    Slow(Slow),
 }
 
 /// How deep REPLACE trees grow.
@@ -440,6 +481,24 @@ impl Once {
     }
 }
 
+impl Slow {
+    fn plan(&self) -> Plan {
+        let dice = Dice(self.dice);
+        Plan {
+            faults: Vec::new(),
+            then: Act::Complete,
+            // 3-5 s: past the 2 s lease, well within the 10 s timeout.
+            work: Duration::from_millis(3_000 + dice.roll(11, 2_000)),
+            max_attempts: Self::OPTIONS.max_attempts(),
+        }
+    }
+
+    /// Whether a job is one of these (its executions are the ones a stall is aimed at).
+    fn is(job: &ChaosJob) -> bool {
+        matches!(job, ChaosJob::Slow(_))
+    }
+}
+
 impl ChaosJob {
     /// The job's plan, from its arguments.
     pub fn plan(&self) -> Plan {
@@ -448,6 +507,7 @@ impl ChaosJob {
             Self::Tree(job) => job.plan(),
             Self::Step(job) => job.plan(),
             Self::Once(job) => job.plan(),
+            Self::Slow(job) => job.plan(),
         }
     }
 
@@ -462,6 +522,7 @@ impl ChaosJob {
             Self::Tree(job) => NewJob::new(job),
             Self::Step(job) => NewJob::new(job),
             Self::Once(job) => NewJob::new(job),
+            Self::Slow(job) => NewJob::new(job),
         }
     }
 
@@ -492,10 +553,14 @@ impl ChaosJob {
     }
 }
 
-/// Runs one attempt: records its start, works, then does what the plan says for the attempt.
+/// Runs one attempt: records its start, works (not watching for cancellation), then does what
+/// the plan says for the attempt. Its end is recorded when `execution` drops, however the
+/// attempt ends: returned, panicked, or dropped with its aborted task.
 async fn perform(cx: &Context<Facts>, job: ChaosJob) -> Result<Outcome, Failure> {
+    let execution = cx.state().execution(Slow::is(&job));
     let plan = job.plan();
-    if !cx.state().started(cx, job.sequence()).await {
+    if !cx.state().started(cx, &execution, job.sequence()).await {
+        // Its end is recorded all the same: the start may have been written anyway.
         return Err(Failure::retry(
             "chaos: stopped before the start was recorded",
         ));
@@ -547,6 +612,12 @@ impl Run<Facts> for Step {
 impl Run<Facts> for Once {
     async fn run(self, cx: &Context<Facts>) -> Result<Outcome, Failure> {
         perform(cx, ChaosJob::Once(self)).await
+    }
+}
+
+impl Run<Facts> for Slow {
+    async fn run(self, cx: &Context<Facts>) -> Result<Outcome, Failure> {
+        perform(cx, ChaosJob::Slow(self)).await
     }
 }
 
@@ -602,10 +673,68 @@ impl Op {
 }
 
 /// The facts store: sets under [`FACTS`], so a write retried after a lost reply is counted
-/// once (each member carries a fresh id where two identical facts could be true).
+/// once (each member carries a fresh id where two identical facts could be true), and the ends
+/// of executions in a hash (start id to end).
 #[derive(Clone)]
 pub struct Facts {
     conn: ConnectionManager,
+    /// In a worker process: its executions.
+    executions: Arc<Executions>,
+}
+
+/// The handler executions of one worker process: those running, and the ends not written yet.
+#[derive(Debug, Default)]
+struct Executions {
+    /// Running executions: start id to (start, whether the job is [`Slow`]).
+    running: Mutex<HashMap<String, (u64, bool)>>,
+    /// Ends noted and not written yet: start id, end.
+    ends: Mutex<Vec<(String, u64)>>,
+    /// Wakes the writer when an end is noted.
+    noted: tokio::sync::Notify,
+    /// Held while ends are written, so the last flush waits for one under way.
+    writing: tokio::sync::Mutex<()>,
+}
+
+/// One handler execution, from its start until it is dropped: its drop notes its end, however
+/// the execution ends (the handler returns or panics, or its task is aborted and the future
+/// dropped), and the worker's writer writes it (see [`Facts::keep_writing`]).
+struct Execution {
+    executions: Arc<Executions>,
+    nonce: String,
+    start: u64,
+}
+
+impl Drop for Execution {
+    fn drop(&mut self) {
+        let end = wall_micros();
+        if let Ok(mut running) = self.executions.running.lock() {
+            running.remove(&self.nonce);
+        }
+        if let Ok(mut ends) = self.executions.ends.lock() {
+            ends.push((std::mem::take(&mut self.nonce), end));
+        }
+        self.executions.noted.notify_one();
+    }
+}
+
+/// What a worker reports about itself, for the coordinator to aim stalls at busy workers.
+#[derive(Clone, Copy, Debug)]
+struct Busy {
+    /// Executions running.
+    running: usize,
+    /// Executions of [`Slow`] jobs running that started less than a second ago.
+    fresh_slow: usize,
+    /// When it reported.
+    at: u64,
+}
+
+/// Microseconds since the Unix epoch: every process of a run reads the same clock.
+fn wall_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_micros()).unwrap_or(u64::MAX)
+        })
 }
 
 impl fmt::Debug for Facts {
@@ -623,23 +752,152 @@ impl Facts {
     pub async fn connect(url: &str) -> Result<Self, String> {
         Ok(Self {
             conn: manager(url).await?,
+            executions: Arc::default(),
         })
     }
 
-    /// Records a handler's start: `nonce id attempt token resource seq`. Gives up (false) when
-    /// the handler is cancelled first.
-    async fn started(&self, cx: &Context<Self>, sequence: Option<(&str, u32)>) -> bool {
+    /// An execution starting now in this process.
+    fn execution(&self, slow: bool) -> Execution {
+        let (nonce, start) = (nonce(), wall_micros());
+        if let Ok(mut running) = self.executions.running.lock() {
+            running.insert(nonce.clone(), (start, slow));
+        }
+        Execution {
+            executions: Arc::clone(&self.executions),
+            nonce,
+            start,
+        }
+    }
+
+    /// Records a handler's start: `nonce id attempt token resource seq pid start`. Gives up
+    /// (false) when the handler is cancelled first.
+    async fn started(
+        &self,
+        cx: &Context<Self>,
+        execution: &Execution,
+        sequence: Option<(&str, u32)>,
+    ) -> bool {
         let (resource, seq) = sequence.map_or(("-".to_owned(), "-".to_owned()), |(r, s)| {
             (r.to_owned(), s.to_string())
         });
         let fact = format!(
-            "{} {} {} {} {resource} {seq}",
-            nonce(),
+            "{} {} {} {} {resource} {seq} {} {}",
+            execution.nonce,
             cx.id(),
             cx.attempt(),
-            cx.token()
+            cx.token(),
+            std::process::id(),
+            execution.start,
         );
         self.add("starts", &[fact], cx.cancelled()).await
+    }
+
+    /// In a worker process, forever: writes the ends of executions as they are noted, and
+    /// reports every 100 ms how busy the process is (`busy`: pid to `running fresh_slow at`).
+    async fn keep_writing(self) {
+        let mut reported = Instant::now();
+        loop {
+            let _ =
+                tokio::time::timeout(Duration::from_millis(100), self.executions.noted.notified())
+                    .await;
+            self.write_ends().await;
+            if reported.elapsed() >= Duration::from_millis(100) {
+                reported = Instant::now();
+                let busy = self.busyness();
+                let mut conn = self.conn.clone();
+                let _: redis::RedisResult<i64> = redis::cmd("HSET")
+                    .arg(format!("{FACTS}busy"))
+                    .arg(std::process::id())
+                    .arg(format!("{} {} {}", busy.running, busy.fresh_slow, busy.at))
+                    .query_async(&mut conn)
+                    .await;
+            }
+        }
+    }
+
+    fn busyness(&self) -> Busy {
+        let at = wall_micros();
+        let running = self
+            .executions
+            .running
+            .lock()
+            .map(|running| {
+                let fresh = running
+                    .values()
+                    .filter(|&&(start, slow)| slow && at.saturating_sub(start) < 1_000_000)
+                    .count();
+                (running.len(), fresh)
+            })
+            .unwrap_or_default();
+        Busy {
+            running: running.0,
+            fresh_slow: running.1,
+            at,
+        }
+    }
+
+    /// Writes every end noted so far (`ends`: start id to end), retrying until Redis takes
+    /// them.
+    async fn write_ends(&self) {
+        let _writing = self.executions.writing.lock().await;
+        let ends = self
+            .executions
+            .ends
+            .lock()
+            .map(|mut ends| std::mem::take(&mut *ends))
+            .unwrap_or_default();
+        for chunk in ends.chunks(1_000) {
+            let mut delay = Duration::from_millis(20);
+            loop {
+                let mut cmd = redis::cmd("HSET");
+                cmd.arg(format!("{FACTS}ends"));
+                for (nonce, end) in chunk {
+                    cmd.arg(nonce).arg(end);
+                }
+                let mut conn = self.conn.clone();
+                if cmd.query_async::<i64>(&mut conn).await.is_ok() {
+                    break;
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+
+    /// At a worker's end: waits (up to `patience`) until no execution runs (an aborted
+    /// handler's future is dropped a moment after its abort), then writes every end left.
+    async fn last_ends(&self, patience: Duration) {
+        let end = Instant::now() + patience;
+        while self.busyness().running > 0 && Instant::now() < end {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.write_ends().await;
+    }
+
+    /// What each worker process last reported, by pid.
+    async fn busy(&self) -> Result<HashMap<u32, Busy>, String> {
+        let mut conn = self.conn.clone();
+        let reports: HashMap<u32, String> = redis::cmd("HGETALL")
+            .arg(format!("{FACTS}busy"))
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| format!("reading how busy the workers are: {e}"))?;
+        Ok(reports
+            .into_iter()
+            .filter_map(|(pid, report)| {
+                let mut numbers = report.split(' ').map(str::parse::<u64>);
+                let mut next = || numbers.next()?.ok();
+                let (running, fresh_slow, at) = (next()?, next()?, next()?);
+                Some((
+                    pid,
+                    Busy {
+                        running: usize::try_from(running).ok()?,
+                        fresh_slow: usize::try_from(fresh_slow).ok()?,
+                        at,
+                    },
+                ))
+            })
+            .collect())
     }
 
     /// Records the leases a grab was granted: `id token attempt`.
@@ -728,6 +986,12 @@ impl Facts {
             log.acks
                 .push(AckFact::parse(&fact).ok_or_else(|| bad_fact(&fact))?);
         }
+        for (nonce, end) in self.pairs("ends").await? {
+            let end = end
+                .parse()
+                .map_err(|_| bad_fact(&format!("{nonce} {end}")))?;
+            log.ends.insert(nonce, end);
+        }
         let mut conn = self.conn.clone();
         log.lost = redis::cmd("HGETALL")
             .arg(format!("{FACTS}lost"))
@@ -735,6 +999,29 @@ impl Facts {
             .await
             .map_err(|e| format!("reading the lost answers: {e}"))?;
         Ok(log)
+    }
+
+    /// Every field and value of a fact hash.
+    async fn pairs(&self, hash: &str) -> Result<Vec<(String, String)>, String> {
+        let key = format!("{FACTS}{hash}");
+        let mut conn = self.conn.clone();
+        let mut cursor = 0u64;
+        let mut pairs = Vec::new();
+        loop {
+            let (next, batch): (u64, Vec<(String, String)>) = redis::cmd("HSCAN")
+                .arg(&key)
+                .arg(cursor)
+                .arg("COUNT")
+                .arg(10_000)
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| format!("reading {key}: {e}"))?;
+            pairs.extend(batch);
+            cursor = next;
+            if cursor == 0 {
+                return Ok(pairs);
+            }
+        }
     }
 
     async fn members(&self, set: &str) -> Result<Vec<String>, String> {
@@ -773,6 +1060,8 @@ fn bad_fact(fact: &str) -> String {
 #[derive(Debug, Default)]
 pub struct FactLog {
     starts: Vec<StartFact>,
+    /// When each execution ended, by its start's nonce.
+    ends: HashMap<String, u64>,
     grants: Vec<GrantFact>,
     acks: Vec<AckFact>,
     lost: HashMap<String, u64>,
@@ -781,15 +1070,22 @@ pub struct FactLog {
 /// A handler started.
 #[derive(Debug)]
 struct StartFact {
+    /// Names the execution (its end is recorded under it).
+    nonce: String,
     id: String,
     attempt: u32,
     token: u64,
     sequence: Option<(String, u32)>,
+    /// The worker process it ran in.
+    pid: u32,
+    /// When it started (wall-clock microseconds).
+    at: u64,
 }
 
 impl StartFact {
     fn parse(fact: &str) -> Option<Self> {
-        let mut parts = fact.split(' ').skip(1);
+        let mut parts = fact.split(' ');
+        let nonce = parts.next()?.to_owned();
         let id = parts.next()?.to_owned();
         let attempt = parts.next()?.parse().ok()?;
         let token = parts.next()?.parse().ok()?;
@@ -800,10 +1096,13 @@ impl StartFact {
             _ => Some((resource.to_owned(), seq.parse().ok()?)),
         };
         Some(Self {
+            nonce,
             id,
             attempt,
             token,
             sequence,
+            pid: parts.next()?.parse().ok()?,
+            at: parts.next()?.parse().ok()?,
         })
     }
 }
@@ -966,14 +1265,20 @@ async fn run_worker() -> Result<(), String> {
         client,
         facts: facts.clone(),
     };
-    job_core::Worker::<ChaosJob, Facts, Recording>::new(backend, facts)
+    let writer = tokio::spawn(facts.clone().keep_writing());
+    let ran = job_core::Worker::<ChaosJob, Facts, Recording>::new(backend, facts.clone())
         .concurrency(concurrency)
         .lease(LEASE)
         .poll(Duration::from_secs(1))
         .grace(Duration::from_secs(1))
         .run_until(stdin_closed())
         .await
-        .map_err(|e| format!("the worker failed: {e}"))
+        .map_err(|e| format!("the worker failed: {e}"));
+    // No end of an execution of this process may be lost: the check would count it as running
+    // until the process exited.
+    facts.last_ends(Duration::from_secs(5)).await;
+    writer.abort();
+    ran
 }
 
 /// Resolves when stdin reaches its end: the coordinator closed it, or exited.
@@ -1132,6 +1437,27 @@ impl Topology {
         self.servers.iter().map(RedisServer::url).collect()
     }
 
+    /// A proxy in front of it, as each worker gets one.
+    ///
+    /// # Errors
+    ///
+    /// When it cannot listen.
+    pub async fn proxy(&self) -> Result<StallProxy, String> {
+        self.proxy_target().start().await
+    }
+
+    /// What a worker's proxy forwards to (the ports stay the same across restarts).
+    fn proxy_target(&self) -> ProxyTarget {
+        ProxyTarget {
+            masters: self
+                .servers
+                .iter()
+                .map(|server| SocketAddr::from(([127, 0, 0, 1], server.port())))
+                .collect(),
+            cluster: self.cluster,
+        }
+    }
+
     /// How many servers can be restarted.
     pub fn len(&self) -> usize {
         self.servers.len()
@@ -1239,11 +1565,43 @@ impl WorkerCommand {
     }
 }
 
-/// One running worker process; its stdin is the line the coordinator holds it by.
+/// Where the workers' proxies forward to: the one Redis, or every master of a Cluster.
+#[derive(Clone, Debug)]
+struct ProxyTarget {
+    masters: Vec<SocketAddr>,
+    cluster: bool,
+}
+
+impl ProxyTarget {
+    /// A new proxy: byte for byte to the one Redis, or reading the protocol in front of a
+    /// Cluster (so the client learns the proxy's ports, not the masters').
+    async fn start(&self) -> Result<StallProxy, String> {
+        if self.cluster {
+            StallProxy::start_cluster(&self.masters).await
+        } else {
+            StallProxy::start(self.masters[0]).await
+        }
+    }
+}
+
+/// One running worker process; its stdin is the line the coordinator holds it by, and every
+/// connection of its job client goes through its own proxy.
 #[derive(Debug)]
 struct Process {
     child: Child,
     stdin: Option<ChildStdin>,
+    proxy: Arc<StallProxy>,
+}
+
+/// How a worker process ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Death {
+    /// SIGKILLed by the coordinator: its running executions ended then, unrecorded.
+    Killed,
+    /// Exited when told to stop.
+    Stopped,
+    /// Exited on its own.
+    Crashed,
 }
 
 /// The worker processes: started, killed and started again, and stopped at the end. Every one
@@ -1252,28 +1610,34 @@ struct Process {
 struct Fleet {
     command: WorkerCommand,
     env: Vec<(&'static str, String)>,
+    target: ProxyTarget,
     slots: Vec<Option<Process>>,
     /// Processes started, restarts included.
     started: usize,
     /// Processes that exited without being killed or told to stop.
     crashes: Vec<String>,
+    /// When each process that ended was found dead (wall-clock microseconds), and how.
+    deaths: HashMap<u32, (u64, Death)>,
 }
 
 impl Fleet {
-    fn start(
+    async fn start(
         command: WorkerCommand,
         env: Vec<(&'static str, String)>,
+        target: ProxyTarget,
         count: usize,
     ) -> Result<Self, String> {
         let mut fleet = Self {
             command,
             env,
+            target,
             slots: (0..count).map(|_| None).collect(),
             started: 0,
             crashes: Vec::new(),
+            deaths: HashMap::new(),
         };
         for slot in 0..count {
-            fleet.spawn(slot)?;
+            fleet.spawn(slot).await?;
         }
         Ok(fleet)
     }
@@ -1282,10 +1646,20 @@ impl Fleet {
         self.slots.len()
     }
 
-    fn spawn(&mut self, slot: usize) -> Result<u32, String> {
+    /// The process in `slot`: its pid and its proxy.
+    fn process(&self, slot: usize) -> Option<(u32, &Arc<StallProxy>)> {
+        self.slots[slot]
+            .as_ref()
+            .map(|process| (process.child.id(), &process.proxy))
+    }
+
+    /// Starts a worker in `slot`, with a new proxy of its own.
+    async fn spawn(&mut self, slot: usize) -> Result<u32, String> {
+        let proxy = Arc::new(self.target.start().await?);
         let mut child = Command::new(&self.command.program)
             .args(&self.command.args)
             .envs(self.env.iter().map(|(name, value)| (*name, value)))
+            .env(URL_VAR, proxy.url())
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -1293,34 +1667,41 @@ impl Fleet {
             .map_err(|e| format!("cannot start a worker process: {e}"))?;
         let pid = child.id();
         let stdin = child.stdin.take();
-        self.slots[slot] = Some(Process { child, stdin });
+        self.slots[slot] = Some(Process {
+            child,
+            stdin,
+            proxy,
+        });
         self.started += 1;
         Ok(pid)
     }
 
     /// Kills the worker in `slot` with SIGKILL and starts a new one there; returns the killed
     /// process's id.
-    fn kill(&mut self, slot: usize) -> Result<u32, String> {
+    async fn kill(&mut self, slot: usize) -> Result<u32, String> {
         let mut pid = 0;
         if let Some(mut process) = self.slots[slot].take() {
             pid = process.child.id();
             let _ = process.child.kill();
             let _ = process.child.wait();
+            self.deaths.insert(pid, (wall_micros(), Death::Killed));
         }
-        self.spawn(slot)?;
+        self.spawn(slot).await?;
         Ok(pid)
     }
 
     /// Notes every worker that exited on its own, and starts a new one in its place.
-    fn reap(&mut self) -> Result<(), String> {
+    async fn reap(&mut self) -> Result<(), String> {
         for slot in 0..self.slots.len() {
-            let exited = self.slots[slot]
-                .as_mut()
-                .and_then(|process| process.child.try_wait().ok().flatten());
-            if let Some(status) = exited {
+            let exited = self.slots[slot].as_mut().and_then(|process| {
+                let status = process.child.try_wait().ok().flatten()?;
+                Some((process.child.id(), status))
+            });
+            if let Some((pid, status)) = exited {
+                self.deaths.insert(pid, (wall_micros(), Death::Crashed));
                 self.crashes
                     .push(format!("worker {slot} exited on its own: {status}"));
-                self.spawn(slot)?;
+                self.spawn(slot).await?;
             }
         }
         Ok(())
@@ -1336,15 +1717,24 @@ impl Fleet {
         let mut clean = 0;
         while self.slots.iter().any(Option::is_some) && Instant::now() < end {
             for slot in &mut self.slots {
-                let exited = slot
-                    .as_mut()
-                    .and_then(|process| process.child.try_wait().ok().flatten());
-                if let Some(status) = exited {
+                let exited = slot.as_mut().and_then(|process| {
+                    let status = process.child.try_wait().ok().flatten()?;
+                    Some((process.child.id(), status))
+                });
+                if let Some((pid, status)) = exited {
                     clean += usize::from(status.success());
+                    self.deaths.insert(pid, (wall_micros(), Death::Stopped));
                     *slot = None;
                 }
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        for process in self.slots.iter_mut().filter_map(Option::take) {
+            let mut child = process.child;
+            let _ = child.kill();
+            let _ = child.wait();
+            self.deaths
+                .insert(child.id(), (wall_micros(), Death::Killed));
         }
         clean
     }
@@ -1380,18 +1770,22 @@ struct Workload {
 impl Workload {
     /// `options.jobs` jobs from the seed: 55% plain, 10% REPLACE trees, 20% resource-bound (about
     /// eight per resource, in sequence), 15% unique (about three per key, half of them followed
-    /// by a deliberate duplicate in the same insert).
+    /// by a deliberate duplicate in the same insert); and about 24 slow jobs in place of others
+    /// (0.2% in a large run), so a stall finds one to cut off.
     fn generate(options: &Options) -> Result<Self, String> {
         let jobs = options.jobs as u64;
         let resources = (jobs / 40).max(1);
         let keys = (jobs / 20).max(1);
+        let slow_every = (jobs / 24).clamp(1, 500);
         let mut next_seq = vec![0u32; usize::try_from(resources).unwrap_or(1)];
         let mut batches = Vec::new();
         let mut batch = Batch::default();
         let mut planned = 0;
         for i in 0..jobs {
             let dice = Dice(mix(options.seed ^ mix(i)));
+            let slow = dice.roll(35, slow_every) == 0;
             let group = match dice.roll(30, 100) {
+                _ if slow => vec![ChaosJob::Slow(Slow { dice: dice.0 })],
                 0..=54 => vec![ChaosJob::Plain(Plain { dice: dice.0 })],
                 55..=64 => vec![ChaosJob::Tree(Tree {
                     dice: dice.0,
@@ -1714,7 +2108,7 @@ impl Observer {
         let end = Instant::now() + deadline;
         let mut quiet = 0;
         while Instant::now() < end {
-            fleet.reap()?;
+            fleet.reap().await?;
             match self.counts().await {
                 Ok(counts) if counts.live == 0 => quiet += 1,
                 _ => quiet = 0,
@@ -1925,6 +2319,17 @@ fn stored_job(
 enum Event {
     KillWorker,
     RestartRedis,
+    StallWorker,
+}
+
+/// A stall: the process whose connections hung, from when to when (wall-clock microseconds),
+/// and how many executions it reported running just before (0: none, or no report).
+#[derive(Clone, Copy, Debug)]
+struct StallWindow {
+    pid: u32,
+    from: u64,
+    to: u64,
+    running: usize,
 }
 
 /// The chaos schedule and what it did.
@@ -1934,12 +2339,18 @@ struct Chaos {
     schedule: Vec<(f64, Event)>,
     kills: usize,
     restarts: usize,
+    /// Stalls under way: each resumes its proxy after [`STALL`].
+    stalling: tokio::task::JoinSet<StallWindow>,
+    /// Stalls over.
+    stalls: Vec<StallWindow>,
+    /// Where the workers say how busy they are.
+    facts: Facts,
 }
 
 impl Chaos {
-    /// Kills spread over 5%-85% of the run, Redis restarts over 10%-80%, each at a random
-    /// point of its own stretch.
-    fn new(options: &Options, started: Instant) -> Self {
+    /// Kills spread over 5%-85% of the run, Redis restarts over 10%-80%, stalls over 10%-80%,
+    /// each at a random point of its own stretch.
+    fn new(options: &Options, started: Instant, facts: Facts) -> Self {
         let mut rng = fastrand::Rng::with_seed(options.seed);
         let mut spread = |count: usize, from: f64, span: f64, event: Event| -> Vec<(f64, Event)> {
             (0..count)
@@ -1953,6 +2364,7 @@ impl Chaos {
             0.7,
             Event::RestartRedis,
         ));
+        schedule.extend(spread(options.stalls, 0.1, 0.7, Event::StallWorker));
         schedule.sort_by(|a, b| a.0.total_cmp(&b.0));
         Self {
             started,
@@ -1960,18 +2372,19 @@ impl Chaos {
             schedule,
             kills: 0,
             restarts: 0,
+            stalling: tokio::task::JoinSet::new(),
+            stalls: Vec::new(),
+            facts,
         }
     }
 
     fn log(&self, message: &str) {
-        eprintln!(
-            "chaos [{:>6.1}s] {message}",
-            self.started.elapsed().as_secs_f64()
-        );
+        log_since(self.started, message);
     }
 
     /// Fires every event when its share of the planned jobs has ended. Fires the rest at once
-    /// when nothing is left to run, or when nothing ended for `patience`.
+    /// when nothing is left to run, or when nothing ended for `patience`. Returns once every
+    /// stall is over.
     async fn unleash(
         &mut self,
         topology: &mut Topology,
@@ -1986,7 +2399,7 @@ impl Chaos {
         for (at, event) in schedule {
             let mut progress = 0.0;
             loop {
-                fleet.reap()?;
+                fleet.reap().await?;
                 if let Ok(counts) = observer.counts().await {
                     progress = counts.ended as f64 / planned.max(1) as f64;
                     if counts.ended != last_change.0 {
@@ -2004,6 +2417,10 @@ impl Chaos {
             }
             self.fire(event, progress, topology, fleet).await?;
         }
+        while let Some(window) = self.stalling.join_next().await {
+            self.stalls
+                .push(window.map_err(|e| format!("a stall's task failed: {e}"))?);
+        }
         Ok(())
     }
 
@@ -2018,7 +2435,7 @@ impl Chaos {
         match event {
             Event::KillWorker => {
                 let slot = self.rng.usize(..fleet.len());
-                let pid = fleet.kill(slot)?;
+                let pid = fleet.kill(slot).await?;
                 self.kills += 1;
                 self.log(&format!(
                     "SIGKILL worker {slot} (pid {pid}) at {at}; started again"
@@ -2034,9 +2451,87 @@ impl Chaos {
                 self.restarts += 1;
                 self.log("redis answers again");
             }
+            Event::StallWorker => {
+                let (slot, busy) = self.busy_worker(fleet).await;
+                let Some((pid, proxy)) = fleet.process(slot) else {
+                    return Ok(());
+                };
+                let proxy = Arc::clone(proxy);
+                proxy.stall();
+                let from = wall_micros();
+                self.log(&format!(
+                    "stall worker {slot} (pid {pid}; {}) at {at}, for {STALL:?}",
+                    busy.map_or("not seen busy".to_owned(), |busy| format!(
+                        "{} running, {} of them slow and fresh",
+                        busy.running, busy.fresh_slow
+                    ))
+                ));
+                let started = self.started;
+                let running = busy.map_or(0, |busy| busy.running);
+                self.stalling.spawn(async move {
+                    tokio::time::sleep(STALL).await;
+                    proxy.resume();
+                    log_since(started, &format!("worker {slot} (pid {pid}) resumes"));
+                    StallWindow {
+                        pid,
+                        from,
+                        to: wall_micros(),
+                        running,
+                    }
+                });
+            }
         }
         Ok(())
     }
+
+    /// A worker to stall, not stalled already, that surely holds jobs: by what the workers
+    /// report, one that runs a [`Slow`] job started within the second (it has seconds of work
+    /// left, past its lease), looked for up to 3 s; else one that runs any job, looked for up
+    /// to 10 s; else any.
+    async fn busy_worker(&mut self, fleet: &Fleet) -> (usize, Option<Busy>) {
+        let started = Instant::now();
+        let pick = |rng: &mut fastrand::Rng, candidates: &[(usize, Busy)]| {
+            (!candidates.is_empty()).then(|| candidates[rng.usize(..candidates.len())])
+        };
+        loop {
+            let reports = self.facts.busy().await.unwrap_or_default();
+            let now = wall_micros();
+            let busy: Vec<(usize, Busy)> = (0..fleet.len())
+                .filter_map(|slot| {
+                    let (pid, proxy) = fleet.process(slot)?;
+                    let busy = *reports.get(&pid)?;
+                    let fresh = now.saturating_sub(busy.at) < 300_000;
+                    (fresh && busy.running > 0 && !proxy.is_stalled()).then_some((slot, busy))
+                })
+                .collect();
+            let slow: Vec<(usize, Busy)> = busy
+                .iter()
+                .copied()
+                .filter(|(_, busy)| busy.fresh_slow > 0)
+                .collect();
+            let waited = started.elapsed();
+            let found = pick(&mut self.rng, &slow).or_else(|| {
+                (waited > Duration::from_secs(3))
+                    .then(|| pick(&mut self.rng, &busy))
+                    .flatten()
+            });
+            if let Some((slot, busy)) = found {
+                return (slot, Some(busy));
+            }
+            if waited > Duration::from_secs(10) {
+                return (self.rng.usize(..fleet.len()), None);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// One line of the run's log, stamped with the time since `started`.
+fn log_since(started: Instant, message: &str) {
+    eprintln!(
+        "chaos [{:>6.1}s] {message}",
+        started.elapsed().as_secs_f64()
+    );
 }
 
 /// Runs the whole chaos run and checks it.
@@ -2047,18 +2542,19 @@ impl Chaos {
 /// read fails. A broken invariant is not an error: it is in the [`Report`].
 pub async fn run(options: &Options, worker: WorkerCommand) -> Result<Report, String> {
     let started = Instant::now();
+    let started_at = wall_micros();
     let mut topology = Topology::start(options.cluster).await?;
     let facts_url = topology.facts_url().await?;
     let client = connect_client(&topology.client_url()).await?;
     let facts = Facts::connect(&facts_url).await?;
     let observer = Arc::new(Observer::connect(&topology.node_urls()).await?);
+    // Each worker's job client gets its own proxy's URL (`URL_VAR`); its facts go direct.
     let env = vec![
         (ROLE_VAR, "worker".to_owned()),
-        (URL_VAR, topology.client_url()),
         (FACTS_URL_VAR, facts_url),
         (CONCURRENCY_VAR, options.concurrency.to_string()),
     ];
-    let mut fleet = Fleet::start(worker, env, options.workers)?;
+    let mut fleet = Fleet::start(worker, env, topology.proxy_target(), options.workers).await?;
     let workload = Workload::generate(options)?;
     let planned = workload.planned;
     let ahead = (options.jobs as u64 / 4).max(500);
@@ -2069,7 +2565,7 @@ pub async fn run(options: &Options, worker: WorkerCommand) -> Result<Report, Str
         ahead,
     ));
 
-    let mut chaos = Chaos::new(options, started);
+    let mut chaos = Chaos::new(options, started, facts.clone());
     chaos.log(&format!(
         "{} with {} worker processes of {}; {planned} jobs planned; seed {}",
         topology.describe(),
@@ -2110,9 +2606,12 @@ pub async fn run(options: &Options, worker: WorkerCommand) -> Result<Report, Str
     let run = RunFigures {
         kills: chaos.kills,
         restarts: chaos.restarts,
+        stalls: chaos.stalls.clone(),
         worker_starts: fleet.started,
         clean_stops,
         crashes: fleet.crashes.clone(),
+        deaths: fleet.deaths.clone(),
+        started_at,
         drain,
         elapsed: started.elapsed(),
     };
@@ -2124,9 +2623,14 @@ pub async fn run(options: &Options, worker: WorkerCommand) -> Result<Report, Str
 struct RunFigures {
     kills: usize,
     restarts: usize,
+    stalls: Vec<StallWindow>,
     worker_starts: usize,
     clean_stops: usize,
     crashes: Vec<String>,
+    /// When and how each worker process that ended did (all of them, once stopped).
+    deaths: HashMap<u32, (u64, Death)>,
+    /// When the run started (wall-clock microseconds), for the examples' times.
+    started_at: u64,
     drain: Duration,
     elapsed: Duration,
 }
@@ -2266,6 +2770,7 @@ mod check {
         let fencing = fencing(facts);
         let (executions, re_executions, unstarted) = executions(snapshot, facts);
         let (overlaps, wrong_duplicates) = uniqueness(snapshot, enqueued);
+        let concurrent = concurrency(facts, run);
         let ended = |state: &str| {
             snapshot
                 .jobs
@@ -2312,6 +2817,26 @@ mod check {
             re_executions,
         );
         report.figure(
+            "overlaps",
+            "executions overlapping another of their job",
+            concurrent.overlapping.count,
+        );
+        report.figure(
+            "overlaps_behind_stalls",
+            "  of them started while the other's worker stalled",
+            concurrent.behind_stall,
+        );
+        report.figure(
+            "overlap_worst_ms",
+            "worst overlap of two executions (ms)",
+            concurrent.worst / 1_000,
+        );
+        report.figure(
+            "killed_executions",
+            "executions cut off by SIGKILL (end = the kill)",
+            concurrent.killed,
+        );
+        report.figure(
             "retries",
             "TEMP_FAIL accepted (retries, panics, timeouts)",
             accepted(Op::Retry),
@@ -2338,6 +2863,16 @@ mod check {
             run.worker_starts,
         );
         report.figure("redis_restarts", "Redis restarts survived", run.restarts);
+        report.figure(
+            "stalls",
+            "worker connections stalled (3 leases each)",
+            run.stalls.len(),
+        );
+        report.figure(
+            "busy_stalls",
+            "  of them while the worker ran jobs",
+            run.stalls.iter().filter(|stall| stall.running > 0).count(),
+        );
         report.figure(
             "clean_stops",
             "workers stopped cleanly at the end",
@@ -2391,6 +2926,21 @@ mod check {
             order(facts),
         );
         report.invariant("unstarted", "completed jobs never started", unstarted);
+        report.invariant(
+            "overlapping_executions",
+            "overlapping executions (one job, two at once)",
+            concurrent.overlapping,
+        );
+        report.invariant(
+            "unended",
+            "executions with no end recorded (not SIGKILLed)",
+            concurrent.unended,
+        );
+        report.invariant(
+            "stall_leaks",
+            "executions started by a worker mid-stall",
+            stall_leaks(facts, run),
+        );
         report.invariant(
             "unique_overlaps",
             "unique keys live in two jobs at once",
@@ -2663,6 +3213,127 @@ mod check {
             }
         }
         (executions, re_executions, unstarted)
+    }
+
+    /// What the start and end of every execution show.
+    #[derive(Default)]
+    struct Concurrency {
+        /// Executions that started while another of the same job ran.
+        overlapping: Finding,
+        /// The longest time two executions of one job ran together (µs).
+        worst: u64,
+        /// Overlapping executions that started while the earlier one's worker was stalled.
+        behind_stall: usize,
+        /// Executions whose process was SIGKILLed before their end was recorded.
+        killed: usize,
+        /// Executions with no end recorded, in a process that was not SIGKILLed.
+        unended: Finding,
+    }
+
+    /// No two executions of one job overlap in time: sorted by start, each starts after every
+    /// earlier one ended. An execution ends when its end was recorded, or when its process was
+    /// SIGKILLed (no later than when the coordinator saw it dead).
+    fn concurrency(facts: &FactLog, run: &RunFigures) -> Concurrency {
+        let mut found = Concurrency::default();
+        let mut by_job: HashMap<&str, Vec<(u64, u64, u32)>> = HashMap::new();
+        for start in &facts.starts {
+            let end = match (facts.ends.get(&start.nonce), run.deaths.get(&start.pid)) {
+                (Some(&end), _) => end,
+                (None, Some(&(died, Death::Killed))) => {
+                    found.killed += 1;
+                    died
+                }
+                (None, death) => {
+                    found.unended.note(|| {
+                        format!(
+                            "{} attempt {} in pid {} ({})",
+                            start.id,
+                            start.attempt,
+                            start.pid,
+                            death.map_or("alive at the check".to_owned(), |(_, how)| format!(
+                                "{how:?}"
+                            ))
+                        )
+                    });
+                    death.map_or(u64::MAX, |&(died, _)| died)
+                }
+            };
+            by_job
+                .entry(start.id.as_str())
+                .or_default()
+                .push((start.at, end, start.pid));
+        }
+        // (when the later one started, how long they overlapped, job, earlier, later)
+        type Span = (u64, u64, u32);
+        let mut overlaps: Vec<(u64, u64, &str, Span, Span)> = Vec::new();
+        for (id, mut executions) in by_job {
+            executions.sort_unstable();
+            let mut last_to_end: Option<Span> = None;
+            for execution in executions {
+                if let Some(earlier) = last_to_end
+                    && execution.0 < earlier.1
+                {
+                    let overlap = earlier.1.min(execution.1) - execution.0;
+                    overlaps.push((execution.0, overlap, id, earlier, execution));
+                }
+                if last_to_end.is_none_or(|earlier| execution.1 > earlier.1) {
+                    last_to_end = Some(execution);
+                }
+            }
+        }
+        overlaps.sort_unstable();
+        let at = |micros: u64| micros.saturating_sub(run.started_at) as f64 / 1e6;
+        let ms = |micros: u64| micros / 1_000;
+        if let Some(&(_, worst, id, ..)) = overlaps.iter().max_by_key(|overlap| overlap.1) {
+            found.worst = worst;
+            found
+                .overlapping
+                .examples
+                .push(format!("worst {} ms (job {id}); the first ones", ms(worst)));
+        }
+        for &(_, overlap, id, earlier, later) in &overlaps {
+            let stalled = run.stalls.iter().any(|stall| {
+                stall.pid == earlier.2 && stall.from <= later.0 && later.0 <= stall.to
+            });
+            found.behind_stall += usize::from(stalled);
+            found.overlapping.note(|| {
+                format!(
+                    "job {id}: pid {} ran {:.3}-{:.3} s, pid {} started at {:.3} s ({} ms together{})",
+                    earlier.2,
+                    at(earlier.0),
+                    at(earlier.1),
+                    later.2,
+                    at(later.0),
+                    ms(overlap),
+                    if stalled { "; the first one's worker stalled" } else { "" }
+                )
+            });
+        }
+        found
+    }
+
+    /// A stalled worker starts nothing while stalled (past the first half second, for a grab
+    /// answered just before): else some connection of it went around the proxy, and the stall
+    /// hung less than it claims.
+    fn stall_leaks(facts: &FactLog, run: &RunFigures) -> Finding {
+        const SETTLING: u64 = 500_000;
+        let mut finding = Finding::default();
+        for start in &facts.starts {
+            let within = run.stalls.iter().find(|stall| {
+                stall.pid == start.pid && stall.from + SETTLING < start.at && start.at < stall.to
+            });
+            if let Some(stall) = within {
+                finding.note(|| {
+                    format!(
+                        "{} started in pid {} {} ms into its stall",
+                        start.id,
+                        start.pid,
+                        (start.at - stall.from) / 1_000
+                    )
+                });
+            }
+        }
+        finding
     }
 
     /// No two jobs with one unique key were live at once (each was created after the one
