@@ -574,7 +574,9 @@ async fn slowlog(env: &Env) {
             case,
             &format!("{:7.2} ms  {}", slowest.millis(), slowest.command),
         );
-        emit(json!({"bench": "job", "test": "slowlog", "case": case, "slowest_ms": slowest.millis()}));
+        emit(
+            json!({"bench": "job", "test": "slowlog", "case": case, "slowest_ms": slowest.millis()}),
+        );
     }
     env.delete_matching("slow:*").await;
 }

@@ -1921,8 +1921,10 @@ pub enum Structure {
     ReadySet(String),
     Delayed,
     Leases,
-    /// `res:<resource>`: the resource's FIFO.
+    /// `res:<resource>`: the resource's FIFO (a sorted set by position).
     Resource(String),
+    /// `rfx:<resource>`: the creates and deletes among the FIFO's jobs.
+    ResourceEffects(String),
     Done,
     Failed,
     /// REPLACE children waiting to be forwarded to their shard.
@@ -1942,12 +1944,13 @@ impl Structure {
             _ => named("l:")
                 .map(Self::ReadyList)
                 .or_else(|| named("r:").map(Self::ReadySet))
-                .or_else(|| named("res:").map(Self::Resource)),
+                .or_else(|| named("res:").map(Self::Resource))
+                .or_else(|| named("rfx:").map(Self::ResourceEffects)),
         }
     }
 
     fn is_list(&self) -> bool {
-        matches!(self, Self::ReadyList(_) | Self::Resource(_) | Self::Outbox)
+        matches!(self, Self::ReadyList(_) | Self::Outbox)
     }
 }
 
@@ -1959,6 +1962,7 @@ impl fmt::Display for Structure {
             Self::Delayed => f.write_str("delayed"),
             Self::Leases => f.write_str("leases"),
             Self::Resource(resource) => write!(f, "res:{resource}"),
+            Self::ResourceEffects(resource) => write!(f, "rfx:{resource}"),
             Self::Done => f.write_str("done"),
             Self::Failed => f.write_str("failed"),
             Self::Outbox => f.write_str("outbox"),

@@ -335,7 +335,11 @@ pub async fn wide_replace(log: &Slowlog, children: usize) -> Slowest {
         })
         .collect();
     let mut too_many = kids.clone();
-    too_many.push(NewJob::from_parts("slow.child", b"{}".to_vec(), JobOptions::new()));
+    too_many.push(NewJob::from_parts(
+        "slow.child",
+        b"{}".to_vec(),
+        JobOptions::new(),
+    ));
     let error = client.replace(&lease, &too_many).await.unwrap_err();
     assert!(
         error.to_string().contains(&parent.id().to_string()),
