@@ -244,7 +244,7 @@ impl Env {
             let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
                 .arg(cursor)
                 .arg("MATCH")
-                .arg(&pattern)
+                .arg(pattern)
                 .arg("COUNT")
                 .arg(10_000)
                 .query_async(&mut conn)
@@ -564,9 +564,10 @@ async fn slowlog(env: &Env) {
         "cancel at a 1M list's tail",
         slow::cancel_at_tail(&log, 1_000_000).await,
     ));
+    cases.push(("widest replaces", slow::wide_replace(&log).await));
     cases.push((
-        "replace, 1000 children",
-        slow::wide_replace(&log, 1_000).await,
+        "5000 + 5000 heavy inserts",
+        slow::heavy_inserts(&log, 5_000).await,
     ));
     for (case, slowest) in cases {
         row(

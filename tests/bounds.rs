@@ -65,8 +65,9 @@ async fn cancelling_the_tail_of_a_1m_ready_list_is_constant_time() {
 }
 
 #[tokio::test]
-async fn a_replace_of_the_most_children_is_one_short_call() {
+async fn a_replace_of_the_most_children_and_heavy_inserts_are_short_calls() {
     let _turn = ONE_AT_A_TIME.lock().await;
     let (_redis, log) = redis().await;
-    assert_bounded("replace", &slow::wide_replace(&log, 1_000).await);
+    assert_bounded("replace", &slow::wide_replace(&log).await);
+    assert_bounded("heavy inserts", &slow::heavy_inserts(&log, 5_000).await);
 }

@@ -220,9 +220,9 @@ local function join_resource(id, rk, fx, pos)
   return redis.call('ZCARD', P .. 'res:' .. rk) == 1
 end
 
--- How many blocked heads a call may fail for a missing resource (each about ten commands);
+-- How many blocked heads a call may fail for a missing resource (each about fifteen commands);
 -- the rest wait in `rv` for the next grab.
-local heads_left = 100
+local heads_left = 60
 
 local finish
 
@@ -490,7 +490,8 @@ local function plan_rows(rows, pred, atomic, parent)
           entry = { kind = 'badkey', why = bad }
         end
         local rk, fx = row.rk, row.fx
-        if rk and entry.kind == 'new' then
+        -- Only jobs that declare an effect read or change the prediction.
+        if rk and fx and entry.kind == 'new' then
           local exists = pred[rk]
           if exists == nil then
             exists = predicted(rk)
@@ -544,51 +545,58 @@ local function insert_row(row, now, now_s, seq, woken, head_rk)
     redis.call('ZADD', P .. 'fwd', now_s, id)
   end
   local inline = #payload <= S.inline_max
-  if priority == 0 and row.lease == '0' and inline then
+  local run_at = now + row.delay
+  if row.at > run_at then run_at = row.at end
+  local rk, reqs = row.rk, row.reqs
+  -- Bound to a resource, it waits its turn unless it is the FIFO's head (a REPLACE child bound
+  -- to its parent's resource is put at the head by the caller).
+  local blocked = false
+  if rk then
+    blocked = rk == head_rk or not join_resource(id, rk, row.fx, seq)
+  end
+  if priority == 0 and row.lease == '0' and inline and run_at <= now and not (rk or reqs or row.ukey
+      or row.parent or row.attrs) then
     -- The common case: one HSET of fixed shape, without default-valued fields.
     redis.call('HSET', key, 't', jtype, 'q', seq, 'c', now_s, 'm', row.max, 's', 'ready', 'd', payload)
   else
-    local fields = { 't', jtype, 'q', seq, 'c', now_s, 'm', row.max, 's', 'ready' }
-    if priority ~= 0 then
-      fields[#fields + 1], fields[#fields + 2] = 'p', priority
+    -- Every field in one HSET.
+    local fields = { 't', jtype, 'q', seq, 'c', now_s, 'm', row.max, 's', blocked and 'blocked' or 'ready' }
+    local function put(name, value)
+      fields[#fields + 1], fields[#fields + 2] = name, value
     end
-    if row.lease ~= '0' then
-      fields[#fields + 1], fields[#fields + 2] = 'l', row.lease
-    end
+    if priority ~= 0 then put('p', priority) end
+    if row.lease ~= '0' then put('l', row.lease) end
     if inline then
-      fields[#fields + 1], fields[#fields + 2] = 'd', payload
+      put('d', payload)
     else
       redis.call('SET', P .. 'a:' .. id, payload)
     end
+    if row.parent then put('pa', row.parent) end
+    if reqs then put('rq', reqs) end
+    if row.ukey then
+      put('uk', row.ukey)
+      if row.queued_only then put('uw', 'q') end
+    end
+    if row.attrs then
+      for name, value in pairs(row.attrs) do
+        put('@' .. name, tostring(value))
+      end
+    end
+    if run_at > now then put('ra', fmt(run_at)) end
+    if rk then
+      put('rk', rk)
+      if row.fx then put('fx', row.fx) end
+    end
     redis.call('HSET', key, unpack(fields))
   end
-  if row.parent then redis.call('HSET', key, 'pa', row.parent) end
-  local reqs = row.reqs
   if reqs then
-    redis.call('HSET', key, 'rq', reqs)
     use_requirements(jtype, reqs)
   end
   if row.ukey then
-    redis.call('HSET', key, 'uk', row.ukey)
-    if row.queued_only then redis.call('HSET', key, 'uw', 'q') end
     redis.call('HSET', P .. 'uniq', row.ukey, id)
   end
-  if row.attrs then
-    for name, value in pairs(row.attrs) do
-      redis.call('HSET', key, '@' .. name, tostring(value))
-    end
-  end
-  local run_at = now + row.delay
-  if row.at > run_at then run_at = row.at end
-  if run_at > now then redis.call('HSET', key, 'ra', fmt(run_at)) end
-  local rk = row.rk
-  if rk then
-    redis.call('HSET', key, 'rk', rk)
-    if row.fx then redis.call('HSET', key, 'fx', row.fx) end
-    if rk == head_rk or not join_resource(id, rk, row.fx, seq) then
-      redis.call('HSET', key, 's', 'blocked')
-      return
-    end
+  if blocked then
+    return
   end
   local queue = queue_of(jtype, reqs)
   if run_at > now then

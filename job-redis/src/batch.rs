@@ -7,7 +7,7 @@ use std::sync::Arc;
 use job_core::{Inserted, NewJob};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::client::{decode_inserted, insert_invocation};
+use crate::client::{MAX_ROWS, MAX_WEIGHT, decode_inserted, insert_invocation, weight};
 use crate::conn::Conn;
 use crate::keys::{Shards, group_by_shard};
 use crate::reply::Reply;
@@ -35,9 +35,10 @@ impl Batcher {
         shards: Arc<Shards>,
         settings: Arc<str>,
         server: String,
+        inline_max: usize,
     ) -> Self {
         let (queue, pending) = mpsc::unbounded_channel();
-        tokio::spawn(run(conn, shards, settings, server, pending));
+        tokio::spawn(run(conn, shards, settings, server, inline_max, pending));
         Self { queue }
     }
 
@@ -57,6 +58,7 @@ async fn run(
     shards: Arc<Shards>,
     settings: Arc<str>,
     server: String,
+    inline_max: usize,
     mut queue: mpsc::UnboundedReceiver<Pending>,
 ) {
     let mut calls = tokio::task::JoinSet::new();
@@ -74,16 +76,36 @@ async fn run(
             let _ = calls.join_next().await;
         }
         for (shard, group) in group_by_shard(batch.drain(..), |pending| pending.shard) {
-            let prefix = shards.get(shard).prefix().to_owned();
-            let to = Target {
-                prefix,
-                settings: Arc::clone(&settings),
-                server: server.clone(),
-            };
-            calls.spawn(send(conn.clone(), to, group));
+            // Heavy rows (resources, unique keys) split a group, so no call runs long.
+            for run in split_by_weight(group, inline_max) {
+                let to = Target {
+                    prefix: shards.get(shard).prefix().to_owned(),
+                    settings: Arc::clone(&settings),
+                    server: server.clone(),
+                };
+                calls.spawn(send(conn.clone(), to, run));
+            }
         }
     }
     while calls.join_next().await.is_some() {}
+}
+
+/// `group` in runs of at most `MAX_ROWS` jobs and `MAX_WEIGHT` weight (see `encode::weight`).
+fn split_by_weight(group: Vec<Pending>, inline_max: usize) -> Vec<Vec<Pending>> {
+    let mut runs: Vec<Vec<Pending>> = Vec::new();
+    let mut total = 0;
+    for pending in group {
+        let w = weight(&pending.job, inline_max);
+        match runs.last_mut() {
+            Some(run) if total + w <= MAX_WEIGHT && run.len() < MAX_ROWS => run.push(pending),
+            _ => {
+                runs.push(vec![pending]);
+                total = 0;
+            }
+        }
+        total += w;
+    }
+    runs
 }
 
 /// Inserts one batch and answers each of its callers.

@@ -315,39 +315,60 @@ pub async fn cancel_at_tail(log: &Slowlog, n: usize) -> Slowest {
     slowest
 }
 
-/// A REPLACE with `children` children (the most one may carry), each with a unique key and a
-/// resource of its own; then one over the maximum, refused naming the parent.
-pub async fn wide_replace(log: &Slowlog, children: usize) -> Slowest {
+/// The heaviest job a script inserts: a resource and a unique key of its own, arguments kept
+/// apart, a requirement and an attribute (29 units of work; a plain job is 1).
+fn heavy(i: usize) -> NewJob {
+    NewJob::from_parts(TYPE, vec![b'x'; 100], JobOptions::new())
+        .with_resource(format!("r{i}"))
+        .with_unique_key(format!("k{i}"))
+        .with_requirement("gpu")
+        .with_attribute("customer", "acme")
+}
+
+/// The widest REPLACEs allowed: 500 plain children, and 34 of the heaviest; one more heavy
+/// child is refused, naming the parent.
+pub async fn wide_replace(log: &Slowlog) -> Slowest {
     let client = log.client("replace", Config::new().shards(1)).await;
-    let parent = NewJob::from_parts(TYPE, b"{}".to_vec(), JobOptions::new());
-    client.insert(parent.clone()).await.unwrap();
+    let parents: Vec<NewJob> = (0..2)
+        .map(|_| NewJob::from_parts(TYPE, b"{}".to_vec(), JobOptions::new()))
+        .collect();
+    client.insert_many(&parents).await.unwrap();
     let holder = Holder::current();
     let grabbed = client
-        .grab(&Grab::new(&[TYPE], 1, LEASE, &holder))
+        .grab(&Grab::new(&[TYPE], 2, LEASE, &holder))
         .await
         .unwrap();
-    let lease = grabbed.jobs[0].lease;
-    let kids: Vec<NewJob> = (0..children)
-        .map(|i| {
-            NewJob::from_parts("slow.child", vec![b'x'; 100], JobOptions::new())
-                .with_unique_key(format!("k{i}"))
-                .with_resource(format!("r{i}"))
-        })
+    let plain: Vec<NewJob> = (0..500)
+        .map(|_| NewJob::from_parts("slow.child", b"{}".to_vec(), JobOptions::new()))
         .collect();
-    let mut too_many = kids.clone();
-    too_many.push(NewJob::from_parts(
-        "slow.child",
-        b"{}".to_vec(),
-        JobOptions::new(),
-    ));
-    let error = client.replace(&lease, &too_many).await.unwrap_err();
-    assert!(
-        error.to_string().contains(&parent.id().to_string()),
-        "{error}"
-    );
+    let heavies: Vec<NewJob> = (0..35).map(heavy).collect();
+    let lease = grabbed.jobs[1].lease;
+    let error = client.replace(&lease, &heavies).await.unwrap_err();
+    assert!(error.to_string().contains(&lease.id.to_string()), "{error}");
     log.reset().await;
-    let (ack, answers) = client.replace(&lease, &kids).await.unwrap();
-    assert_eq!(ack, job::Ack::Ok);
-    assert_eq!(answers.len(), children);
+    for (job, children) in [
+        (&grabbed.jobs[0], &plain[..]),
+        (&grabbed.jobs[1], &heavies[..34]),
+    ] {
+        let (ack, answers) = client.replace(&job.lease, children).await.unwrap();
+        assert_eq!(ack, job::Ack::Ok);
+        assert_eq!(answers.len(), children.len());
+    }
+    log.slowest().await
+}
+
+/// Inserts `n` jobs that each cost a script the most: a resource and a unique key of their
+/// own, arguments kept apart, requirements and an attribute; in one `insert_many` and as
+/// concurrent single enqueues.
+pub async fn heavy_inserts(log: &Slowlog, n: usize) -> Slowest {
+    let client = log.client("heavy", Config::new().shards(1)).await;
+    let jobs: Vec<NewJob> = (0..n).map(heavy).collect();
+    log.reset().await;
+    client.insert_many(&jobs).await.unwrap();
+    let singles = (n..2 * n).map(|i| {
+        let client = client.clone();
+        async move { client.insert(heavy(i)).await.unwrap() }
+    });
+    futures_util::future::join_all(singles).await;
     log.slowest().await
 }

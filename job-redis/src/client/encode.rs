@@ -40,6 +40,52 @@ pub(super) fn truncate(message: &str) -> &str {
     &message[..end]
 }
 
+/// How much work inserting `job` costs a script, in units of about one plain job (measured
+/// with `SLOWLOG`: a plain row costs about 3 us, a row with a resource and a unique key of its
+/// own, a requirement, an attribute and arguments kept apart about 30 times that): a plain job
+/// is 1; decoding its extras adds 2, a resource 15, a unique key 6, requirements 2, each
+/// attribute 1, and arguments kept apart 2.
+pub(crate) fn weight(job: &NewJob, inline_max: usize) -> usize {
+    let extras = job.resource().is_some()
+        || job.unique_key().is_some()
+        || !job.requires().is_empty()
+        || !job.attributes().is_empty();
+    1 + 2 * usize::from(extras)
+        + 15 * usize::from(job.resource().is_some())
+        + 6 * usize::from(job.unique_key().is_some())
+        + 2 * usize::from(!job.requires().is_empty())
+        + job.attributes().len()
+        + 2 * usize::from(job.payload().len() > inline_max)
+}
+
+/// The most work one script call that inserts rows may do, in units of [`weight`]: about
+/// 10 ms. A call also carries at most `MAX_ROWS` rows.
+pub(crate) const MAX_WEIGHT: usize = 1_500;
+/// The most rows one insert call carries.
+pub(crate) const MAX_ROWS: usize = 500;
+/// The most work one REPLACE may carry: less than an insert, since it also plans the children
+/// against the parent and ends the parent (measured: a heavy child costs it half again as much).
+pub(crate) const MAX_REPLACE_WEIGHT: usize = 1_000;
+
+/// `items` cut into runs of at most [`MAX_ROWS`] items and [`MAX_WEIGHT`] weight each (an item
+/// heavier than that alone).
+pub(crate) fn by_weight<T>(items: &[T], weight: impl Fn(&T) -> usize) -> Vec<&[T]> {
+    let mut runs = Vec::new();
+    let (mut start, mut total) = (0, 0);
+    for (i, item) in items.iter().enumerate() {
+        let w = weight(item);
+        if (total + w > MAX_WEIGHT || i - start == MAX_ROWS) && i > start {
+            runs.push(&items[start..i]);
+            (start, total) = (i, 0);
+        }
+        total += w;
+    }
+    if start < items.len() {
+        runs.push(&items[start..]);
+    }
+    runs
+}
+
 /// Appends one insert row (see `common.lua`: 9 arguments, the rare fields in one JSON object)
 /// to a script call.
 pub(super) fn push_row(
@@ -307,6 +353,25 @@ pub(super) fn decode_details(
             }
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::by_weight;
+
+    #[test]
+    fn runs_stay_under_the_most_weight_and_rows() {
+        let items = [700, 700, 300, 1, 2_500, 7];
+        let runs = by_weight(&items, |w| *w);
+        assert_eq!(
+            runs,
+            [&[700, 700][..], &[300, 1][..], &[2_500][..], &[7][..]]
+        );
+        let plain = vec![1; 1_200];
+        let lens: Vec<usize> = by_weight(&plain, |w| *w).iter().map(|r| r.len()).collect();
+        assert_eq!(lens, [500, 500, 200]);
+        assert!(by_weight(&[] as &[usize], |w| *w).is_empty());
+    }
 }
 
 #[derive(serde::Deserialize)]

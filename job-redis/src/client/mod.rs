@@ -17,8 +17,9 @@ mod encode;
 mod outbox;
 mod wait;
 
-use self::encode::{decode_details, filter_json, millis, push_row, truncate};
-pub(crate) use self::encode::{decode_inserted, insert_invocation};
+use self::encode::MAX_REPLACE_WEIGHT;
+pub(crate) use self::encode::{MAX_ROWS, MAX_WEIGHT, decode_inserted, insert_invocation, weight};
+use self::encode::{by_weight, decode_details, filter_json, millis, push_row, truncate};
 use self::outbox::OUTBOX_SWEEP;
 use self::wait::Waiter;
 
@@ -29,20 +30,14 @@ use crate::keys::{Shard, Shards, group_by_shard};
 use crate::reply::Reply;
 use crate::{Config, Error, Result, scripts};
 
-/// Rows per INSERT script call: big enough to amortise the round trip, small enough that one
-/// script never blocks Redis for long.
-const INSERT_CHUNK: usize = 500;
 /// How many ready jobs a filtered grab looks at, over all its queues (an equal share each).
 const FILTER_WINDOW: usize = 1000;
 /// The most jobs one GRAB script call leases; a larger grab takes several calls.
-const GRAB_CHUNK: usize = 500;
+const GRAB_CHUNK: usize = 200;
 /// The most completions one COMPLETE script call carries.
-const COMPLETE_CHUNK: usize = 250;
-/// The most children one REPLACE may insert: its script is one atomic step, so it must stay
-/// short. Larger fan-outs go in steps (a child that REPLACEs itself with the next children).
-const MAX_CHILDREN: usize = 1000;
+const COMPLETE_CHUNK: usize = 200;
 /// The most leases one HEARTBEAT script call renews.
-const HEARTBEAT_CHUNK: usize = 1000;
+const HEARTBEAT_CHUNK: usize = 300;
 /// A connection to one namespace of a Redis: web apps enqueue through it, workers run jobs
 /// through it (it implements [`Backend`]). Cheap to clone; clones share connections.
 ///
@@ -176,6 +171,7 @@ impl Client {
             Arc::clone(&shards),
             Arc::clone(&settings),
             redacted.clone(),
+            config.inline_args_max,
         );
         Ok(Self {
             inner: Arc::new(Inner {
@@ -320,14 +316,16 @@ impl Client {
             .collect()
     }
 
-    /// Inserts the jobs of one shard, a chunk of `INSERT_CHUNK` at a time.
+    /// Inserts the jobs of one shard, a chunk at a time: at most 500 jobs, fewer heavy ones
+    /// (see `encode::weight`), so no script call runs long.
     async fn insert_group(&self, shard: usize, jobs: &[&NewJob]) -> Result<Vec<Inserted>> {
         let mut answers = Vec::with_capacity(jobs.len());
         // Two chunks in flight at once hide a round trip; they go out on the one connection in
         // order, so the second is stored after the first. A batch with resource-bound jobs goes
         // one chunk at a time, so a refused chunk stops the ones after it.
         let pipelined = jobs.iter().all(|job| job.resource().is_none());
-        let chunks: Vec<&[&NewJob]> = jobs.chunks(INSERT_CHUNK).collect();
+        let inline_max = self.inner.config.inline_args_max;
+        let chunks = by_weight(jobs, |job| weight(job, inline_max));
         for pair in chunks.chunks(if pipelined { 2 } else { 1 }) {
             let rows = match pair {
                 [first, second] => {
@@ -347,7 +345,7 @@ impl Client {
         Ok(answers)
     }
 
-    /// Inserts one chunk of at most `INSERT_CHUNK` jobs, all or nothing.
+    /// Inserts one chunk, all or nothing.
     async fn insert_chunk(&self, shard: usize, chunk: &[&NewJob]) -> Result<Vec<Inserted>> {
         let ids: Vec<JobId> = chunk.iter().map(|job| job.id()).collect();
         self.until_known(&ids, || self.insert_chunk_once(shard, chunk))
@@ -698,11 +696,22 @@ impl Backend for Client {
     /// the parent. Others (bound to a resource or a unique key of another shard) go to the
     /// parent shard's outbox in that script, and are forwarded to their shards right after.
     async fn replace(&self, lease: &Lease, children: &[NewJob]) -> Result<(Ack, Vec<Inserted>)> {
-        if children.len() > MAX_CHILDREN {
+        let inline_max = self.inner.config.inline_args_max;
+        let work: usize = children.iter().map(|child| weight(child, inline_max)).sum();
+        if children.len() > MAX_ROWS || work > MAX_REPLACE_WEIGHT {
+            let (count, max) = if children.len() > MAX_ROWS {
+                (children.len(), MAX_ROWS)
+            } else {
+                (work, MAX_REPLACE_WEIGHT)
+            };
             return Err(Error::TooMany {
-                what: format!("children in the REPLACE of job {}", lease.id),
-                count: children.len(),
-                max: MAX_CHILDREN,
+                what: format!(
+                    "children in the REPLACE of job {} ({} children, {work} units of work)",
+                    lease.id,
+                    children.len()
+                ),
+                count,
+                max,
             });
         }
         for child in children {
