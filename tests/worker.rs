@@ -382,7 +382,7 @@ async fn heartbeats_keep_a_job_longer_than_its_lease_from_a_second_worker() {
     assert_eq!(
         app.runs.load(Ordering::SeqCst),
         1,
-        "renewed every lease/3: never run twice"
+        "renewed every lease/4: never run twice"
     );
     assert_eq!((details.attempts, details.lease_expiries), (1, 0));
     q.cleanup().await.unwrap();

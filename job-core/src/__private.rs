@@ -1,9 +1,11 @@
-//! Items the derive macros' output uses. Not public API: no semver guarantees.
+//! Items the derive macros' output and the workspace's other crates use. Not public API: no
+//! semver guarantees.
 
 use std::time::Duration;
 
 use crate::limits;
 
+pub use crate::error::chain;
 pub use crate::name::{NameKind, assert_name};
 pub use crate::set::{decode, has_duplicate};
 pub use serde_json;

@@ -164,8 +164,8 @@ impl<'a> Grab<'a> {
     }
 
     /// Takes only jobs whose attributes equal all of `filter`. A filtered grab looks at the
-    /// first 1,000 ready jobs of each queue only (a script must stay short): a matching job
-    /// further back is not found until those ahead of it are gone.
+    /// first 1,000 ready jobs over all its queues only (an equal share of each; a script must
+    /// stay short): a matching job further back is not found until those ahead of it are gone.
     #[must_use]
     pub fn with_filter(mut self, filter: &'a [(String, String)]) -> Self {
         self.filter = filter;

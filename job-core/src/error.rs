@@ -50,7 +50,7 @@ pub enum Error {
 }
 
 /// An error with its whole cause chain (`a: b: c`), for logs and failure records.
-pub(crate) fn chain(error: &dyn std::error::Error) -> String {
+pub fn chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut cause = error.source();
     while let Some(error) = cause {

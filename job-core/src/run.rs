@@ -99,7 +99,7 @@ impl<State> Context<State> {
         self.cancel.cancelled()
     }
 
-    /// Renews the lease now, beyond the worker's own renewals every lease/3.
+    /// Renews the lease now, beyond the worker's own renewals every lease/4.
     ///
     /// # Errors
     ///

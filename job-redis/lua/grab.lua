@@ -334,7 +334,10 @@ end
 -- 8. Retention: the failures ended here, and, when this grab leased nothing (an idle
 --    namespace), a bounded step over both indexes, and the `seen` entries of types no worker
 --    asked for in 30 days.
-local pruned_failed = prune('failed', now, failed)
+local pruned_failed = 0
+if failed > 0 or leased == 0 then
+  pruned_failed = prune('failed', now, failed)
+end
 if leased == 0 then
   local pruned_done = prune('done', now, 0)
   if pruned_done >= PRUNE_EXTRA or pruned_failed >= PRUNE_EXTRA + failed then

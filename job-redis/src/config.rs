@@ -31,8 +31,10 @@ pub struct Config {
     pub(crate) cluster: bool,
 }
 
-/// How many ended jobs an index keeps, and for how long. Older or surplus jobs are deleted in
-/// small steps by the transitions that end jobs, so nothing grows without a bound.
+/// How many ended jobs an index keeps, and for how long. Every call that ends jobs deletes the
+/// oldest past the count or the age, at most what it ended plus 100; a grab that leases nothing
+/// deletes up to 100 too, so an idle namespace forgets expired jobs. On a Cluster the count is
+/// divided over the shards.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Retention {
     pub(crate) count: u64,

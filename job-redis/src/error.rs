@@ -261,17 +261,9 @@ pub(crate) fn shown(name: &str) -> String {
     text
 }
 
-/// An error with its whole cause chain (`a: b: c`), for logs.
-pub(crate) fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(error) = cause {
-        text.push_str(": ");
-        text.push_str(&error.to_string());
-        cause = error.source();
-    }
-    text
-}
+/// An error with its whole cause chain (`a: b: c`), for logs: the one formatter job-core's
+/// failure records and logs use.
+pub(crate) use job_core::__private::chain;
 
 /// Hides the password of a Redis URL, for error messages and logs: the user info before the
 /// last `@` (`redis://user:***@host`, and `***@host` for a URL too malformed to tell the user),

@@ -1003,34 +1003,25 @@ impl Facts {
 
     /// Every field and value of a fact hash.
     async fn pairs(&self, hash: &str) -> Result<Vec<(String, String)>, String> {
-        let key = format!("{FACTS}{hash}");
-        let mut conn = self.conn.clone();
-        let mut cursor = 0u64;
-        let mut pairs = Vec::new();
-        loop {
-            let (next, batch): (u64, Vec<(String, String)>) = redis::cmd("HSCAN")
-                .arg(&key)
-                .arg(cursor)
-                .arg("COUNT")
-                .arg(10_000)
-                .query_async(&mut conn)
-                .await
-                .map_err(|e| format!("reading {key}: {e}"))?;
-            pairs.extend(batch);
-            cursor = next;
-            if cursor == 0 {
-                return Ok(pairs);
-            }
-        }
+        self.scan_all("HSCAN", hash).await
     }
 
     async fn members(&self, set: &str) -> Result<Vec<String>, String> {
-        let key = format!("{FACTS}{set}");
+        self.scan_all("SSCAN", set).await
+    }
+
+    /// Every entry of the fact hash or set `name`, read with `command` (HSCAN or SSCAN).
+    async fn scan_all<T: redis::FromRedisValue>(
+        &self,
+        command: &str,
+        name: &str,
+    ) -> Result<Vec<T>, String> {
+        let key = format!("{FACTS}{name}");
         let mut conn = self.conn.clone();
         let mut cursor = 0u64;
-        let mut members = Vec::new();
+        let mut entries = Vec::new();
         loop {
-            let (next, batch): (u64, Vec<String>) = redis::cmd("SSCAN")
+            let (next, batch): (u64, Vec<T>) = redis::cmd(command)
                 .arg(&key)
                 .arg(cursor)
                 .arg("COUNT")
@@ -1038,10 +1029,10 @@ impl Facts {
                 .query_async(&mut conn)
                 .await
                 .map_err(|e| format!("reading {key}: {e}"))?;
-            members.extend(batch);
+            entries.extend(batch);
             cursor = next;
             if cursor == 0 {
-                return Ok(members);
+                return Ok(entries);
             }
         }
     }
