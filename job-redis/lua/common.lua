@@ -1,7 +1,7 @@
 -- common.lua: helpers shared by every transition script (prepended to each one when loaded).
 -- KEYS[1] is always the shard prefix `<ns>:{<shard>}:`; every key is built from it, so all keys
--- of a script share one hash tag. Every script that writes takes the client's settings as ARGV[1]
--- (see `settings`).
+-- of a script share one hash tag. Every script that may insert or end jobs takes the client's
+-- settings as ARGV[1] (see `load_settings`).
 local P = KEYS[1]
 
 local function now_ms()
@@ -21,7 +21,8 @@ local function fmt(n)
   return string.format('%.0f', n)
 end
 
--- The client's settings, ARGV[1] of every script that writes: seven integers, comma-separated:
+-- The client's settings, ARGV[1] of every script that may insert or end jobs: seven integers,
+-- comma-separated:
 -- history cap, completed keep count, completed max age ms, failed keep count, failed max age ms,
 -- max lease expiries, inline args max (bytes). Read once per call by `load_settings`.
 local S = nil
