@@ -38,8 +38,15 @@ pub(crate) async fn run<B: Backend>(backend: B, mut queue: mpsc::UnboundedReceiv
 }
 
 async fn send<B: Backend>(backend: &B, batch: &[Completion]) {
-    let answers = super::persist("complete", || backend.complete(batch)).await;
-    for (completion, ack) in batch.iter().zip(answers.unwrap_or_default()) {
+    let answers = match super::persist::<B, _, _, _>("complete", || backend.complete(batch)).await {
+        super::Written::Done(answers) => answers,
+        super::Written::Refused(error) => {
+            tracing::error!(error = %crate::error::chain(&error), "completions refused");
+            Vec::new()
+        }
+        super::Written::GaveUp => Vec::new(),
+    };
+    for (completion, ack) in batch.iter().zip(answers) {
         if ack == Ack::Lost {
             tracing::warn!(job.id = %completion.lease.id, "completion refused: the lease was lost");
         }

@@ -10,15 +10,14 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::outcome::OutcomeKind;
 use crate::run::LeaseOps;
 use crate::{
-    Ack, Backend, Completion, Context, Dispatch, Failure, FailureKind, FailureNote, GrabbedJob,
-    JobOptions, Release,
+    Ack, Backend, Completion, Context, Dispatch, FailureKind, FailureNote, GrabbedJob, JobOptions,
 };
 
+use super::decide::{Ended, Transition, decide};
 use super::heartbeat::Leases;
-use super::persist;
+use super::{Written, persist};
 use crate::error::chain;
 
 /// How long a cancelled handler may take to return before it is aborted (less when its lease
@@ -42,21 +41,6 @@ pub(crate) struct Run<S, State, B> {
     pub(crate) set: PhantomData<fn() -> S>,
 }
 
-/// How a handler's run ended, before it is written back.
-enum Ended {
-    Outcome(OutcomeKind),
-    Failed(Failure),
-    Panicked(String),
-    TimedOut(Duration),
-    /// The lease was lost: another worker owns the job now; write nothing.
-    LeaseLost,
-    /// The lease ran out unrenewed (Redis unreachable or the connection stalled): another
-    /// worker may own the job now; write nothing.
-    LeaseRanOut,
-    /// Shutdown's grace period ran out: hand the job back.
-    Aborted,
-}
-
 impl<S, State, B> Run<S, State, B>
 where
     S: Dispatch<State>,
@@ -74,22 +58,18 @@ where
         async move {
             let lease = self.job.lease;
             let options = S::options(&self.job.name).unwrap_or_default();
-            let job = match S::decode(&self.job.name, &self.job.payload) {
-                Ok(job) => job,
-                Err(error) => {
-                    // Retrying cannot make a payload decode: fail it for good, with the reason.
-                    tracing::error!(error = %chain(&error), "job does not decode; failing it");
-                    let note = FailureNote::new(FailureKind::Decode, chain(&error));
-                    persist("perm_fail", || self.backend.perm_fail(&lease, &note)).await;
-                    return;
+            let ended = match S::decode(&self.job.name, &self.job.payload) {
+                Ok(job) => {
+                    let cancel = CancellationToken::new();
+                    self.leases.insert(lease, cancel.clone(), self.sent);
+                    tracing::debug!("job started");
+                    let ended = self.run_handler(job, &options, cancel).await;
+                    self.leases.remove(&lease);
+                    ended
                 }
+                Err(error) => Ended::Undecodable(error),
             };
-            let cancel = CancellationToken::new();
-            self.leases.insert(lease, cancel.clone(), self.sent);
-            tracing::debug!("job started");
-            let ended = self.run_handler(job, &options, cancel).await;
-            self.leases.remove(&lease);
-            self.finish(ended, &options).await;
+            self.write(decide(ended, &options, self.job.attempt)).await;
         }
         .instrument(span)
         .await;
@@ -147,14 +127,12 @@ where
         ended
     }
 
-    async fn finish(&self, ended: Ended, options: &JobOptions) {
+    /// Writes a decided transition, retrying while the backend is away.
+    async fn write(&self, transition: Transition) {
         let lease = self.job.lease;
         let backend = &self.backend;
-        let retry_in = |after: Option<Duration>| {
-            after.unwrap_or_else(|| options.backoff().delay(self.job.attempt))
-        };
-        let ack = match ended {
-            Ended::Outcome(OutcomeKind::Complete { result }) => {
+        let written = match transition {
+            Transition::Complete { result } => {
                 tracing::debug!("job completed");
                 // Batched by the ack task; a closed channel means shutdown is flushing.
                 let completion = Completion::new(lease, result);
@@ -164,96 +142,64 @@ where
                 };
                 if let Some(completion) = unsent {
                     let done = [completion];
-                    persist("complete", || backend.complete(&done)).await;
+                    let _ = persist::<B, _, _, _>("complete", || backend.complete(&done)).await;
                 }
                 return;
             }
-            Ended::Outcome(OutcomeKind::Replace(children)) => {
+            Transition::Replace(children) => {
                 tracing::debug!(children = children.len(), "job replaced");
-                // Retried while the storage is away (a retry after a REPLACE that did happen
-                // answers `lost`, so the children are inserted once); a child that cannot be
-                // stored (too large, refused) will not fit on a retry either.
-                let replaced = persist("replace", || async {
-                    match backend.replace(&lease, &children).await {
-                        Ok((ack, answers)) => {
-                            report_duplicates(&children, &answers);
-                            Ok(Ok(ack))
-                        }
-                        Err(error) if B::is_permanent(&error) => Ok(Err(error)),
-                        Err(error) => Err(error),
-                    }
-                })
-                .await;
+                // A retry after a REPLACE that did happen answers `lost`, so the children are
+                // inserted once; a child that cannot be stored (too large, refused) will not
+                // fit on a retry either: the parent fails for good, saying why.
+                let replaced =
+                    persist::<B, _, _, _>("replace", || backend.replace(&lease, &children)).await;
                 match replaced {
-                    Some(Ok(ack)) => Some(ack),
-                    Some(Err(error)) => {
+                    Written::Done((ack, answers)) => {
+                        report_duplicates(&children, &answers);
+                        Written::Done(ack)
+                    }
+                    Written::Refused(error) => {
                         let note = FailureNote::new(
                             FailureKind::Fatal,
                             format!("replace failed: {}", chain(&error)),
                         );
-                        persist("perm_fail", || backend.perm_fail(&lease, &note)).await
+                        tracing::error!(error = %note.message, "job failed for good");
+                        persist::<B, _, _, _>("perm_fail", || backend.perm_fail(&lease, &note))
+                            .await
                     }
-                    None => None,
+                    Written::GaveUp => Written::GaveUp,
                 }
             }
-            Ended::Outcome(OutcomeKind::Defer(delay)) => {
-                let release = Release::defer(delay, options.max_defers());
-                persist("defer", || backend.release(&lease, &release)).await
+            Transition::Release(release) => {
+                if release.defer_limit.is_none() {
+                    tracing::info!("handing the job back");
+                }
+                persist::<B, _, _, _>("release", || backend.release(&lease, &release)).await
             }
-            Ended::Outcome(OutcomeKind::Invalid(error)) => {
-                let note = FailureNote::new(FailureKind::Fatal, chain(&error));
-                persist("perm_fail", || backend.perm_fail(&lease, &note)).await
+            Transition::TempFail { retry_in, note } => {
+                tracing::warn!(error = %note.message, kind = note.kind.as_str(), retry_in = ?retry_in, "job failed; will retry");
+                persist::<B, _, _, _>("temp_fail", || backend.temp_fail(&lease, retry_in, &note))
+                    .await
             }
-            Ended::Failed(Failure::Retry { after, source }) => {
-                let note = FailureNote::new(FailureKind::Retry, chain(source.as_ref()));
-                let delay = retry_in(after);
-                tracing::warn!(error = %note.message, retry_in = ?delay, "job failed; will retry");
-                persist("temp_fail", || backend.temp_fail(&lease, delay, &note)).await
+            Transition::PermFail(note) => {
+                tracing::error!(error = %note.message, kind = note.kind.as_str(), "job failed for good");
+                persist::<B, _, _, _>("perm_fail", || backend.perm_fail(&lease, &note)).await
             }
-            Ended::Failed(Failure::Fatal { source }) => {
-                let note = FailureNote::new(FailureKind::Fatal, chain(source.as_ref()));
-                tracing::error!(error = %note.message, "job failed for good");
-                persist("perm_fail", || backend.perm_fail(&lease, &note)).await
-            }
-            Ended::Panicked(message) => {
-                let note =
-                    FailureNote::new(FailureKind::Panic, format!("handler panicked: {message}"));
-                tracing::warn!(error = %note.message, "job panicked; will retry");
-                persist("temp_fail", || {
-                    backend.temp_fail(&lease, retry_in(None), &note)
-                })
-                .await
-            }
-            Ended::TimedOut(limit) => {
-                let note = FailureNote::new(
-                    FailureKind::Timeout,
-                    format!("handler ran past its {limit:?} timeout"),
-                );
-                tracing::warn!(error = %note.message, "job timed out; will retry");
-                persist("temp_fail", || {
-                    backend.temp_fail(&lease, retry_in(None), &note)
-                })
-                .await
-            }
-            Ended::LeaseLost => {
-                tracing::warn!("lease lost; the job is another worker's now");
+            Transition::Nothing(reason) => {
+                tracing::warn!("{reason}");
                 return;
-            }
-            Ended::LeaseRanOut => {
-                tracing::warn!(
-                    "lease ran out unrenewed; handler stopped, the job may be another worker's now"
-                );
-                return;
-            }
-            Ended::Aborted => {
-                tracing::info!("handing the job back");
-                let release = Release::shutdown();
-                persist("release", || backend.release(&lease, &release)).await
             }
         };
-        match ack {
-            Some(Ack::Lost) => tracing::warn!("the lease was lost before the outcome was written"),
-            Some(Ack::Failed) => tracing::error!("job failed for good: attempts or defers spent"),
+        match written {
+            Written::Done(Ack::Lost) => {
+                tracing::warn!("the lease was lost before the outcome was written");
+            }
+            Written::Done(Ack::Failed) => {
+                tracing::error!("job failed for good: attempts or defers spent");
+            }
+            Written::Refused(error) => {
+                tracing::error!(error = %chain(&error), "the backend refused the outcome");
+            }
             _ => {}
         }
     }

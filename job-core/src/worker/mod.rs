@@ -2,6 +2,7 @@
 //! job, a heartbeat task, batched acknowledgements and graceful shutdown.
 
 mod ack;
+mod decide;
 mod execute;
 mod heartbeat;
 
@@ -460,24 +461,38 @@ fn retry_delay(try_number: u32) -> Duration {
     Duration::from_millis(ms.min(5_000))
 }
 
-/// Tries an operation until it succeeds, backing off while the backend is unreachable; gives up
-/// after about two minutes (the lease then runs out and the job runs again: at-least-once).
-pub(crate) async fn persist<T, E, F, Fut>(what: &str, mut op: F) -> Option<T>
+/// What came of writing to the backend with [`persist`].
+#[derive(Debug)]
+pub(crate) enum Written<T, E> {
+    /// The backend answered.
+    Done(T),
+    /// The backend refused the call for good (`Backend::is_permanent`): repeating it cannot
+    /// succeed.
+    Refused(E),
+    /// The backend stayed away for two minutes: the lease runs out and the job runs again
+    /// (at-least-once).
+    GaveUp,
+}
+
+/// Tries an operation until it succeeds, backing off while the backend is unreachable; stops
+/// at once on an error the backend calls permanent, and gives up after about two minutes.
+pub(crate) async fn persist<B, T, F, Fut>(what: &str, mut op: F) -> Written<T, B::Error>
 where
-    E: std::error::Error,
+    B: Backend,
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, E>>,
+    Fut: Future<Output = Result<T, B::Error>>,
 {
     let started = tokio::time::Instant::now();
     let mut tries = 0;
     loop {
         match op().await {
-            Ok(value) => return Some(value),
+            Ok(value) => return Written::Done(value),
+            Err(error) if B::is_permanent(&error) => return Written::Refused(error),
             Err(error) => {
                 tries += 1;
                 if started.elapsed() > Duration::from_secs(120) {
                     tracing::error!(error = %chain(&error), "{what} failed for two minutes; giving up");
-                    return None;
+                    return Written::GaveUp;
                 }
                 tracing::warn!(error = %chain(&error), "{what} failed; retrying");
                 tokio::time::sleep(retry_delay(tries)).await;
