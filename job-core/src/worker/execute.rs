@@ -25,7 +25,7 @@ use crate::error::chain;
 const CANCEL_GRACE: Duration = Duration::from_secs(1);
 
 /// Everything one job's task needs.
-pub(crate) struct Run<S, State, B> {
+pub(crate) struct Execution<S, State, B> {
     pub(crate) job: GrabbedJob,
     /// When the grab that leased the job was sent: the lease counts from then.
     pub(crate) sent: Instant,
@@ -41,7 +41,7 @@ pub(crate) struct Run<S, State, B> {
     pub(crate) set: PhantomData<fn() -> S>,
 }
 
-impl<S, State, B> Run<S, State, B>
+impl<S, State, B> Execution<S, State, B>
 where
     S: Dispatch<State>,
     State: Send + Sync + 'static,

@@ -373,7 +373,7 @@ where
                 };
                 ran += 1;
                 let ops: Arc<dyn LeaseOps> = Arc::new(self.worker.backend.clone());
-                let run = execute::Run::<S, State, B> {
+                let run = execute::Execution::<S, State, B> {
                     job,
                     sent,
                     backend: self.worker.backend.clone(),
