@@ -166,13 +166,7 @@ impl JobOptions {
     /// [`MAX_TIMEOUT`](crate::limits::MAX_TIMEOUT).
     #[must_use]
     pub const fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(
-            if timeout.as_nanos() > crate::limits::MAX_TIMEOUT.as_nanos() {
-                crate::limits::MAX_TIMEOUT
-            } else {
-                timeout
-            },
-        );
+        self.timeout = Some(crate::limits::clamp_timeout(timeout));
         self
     }
 

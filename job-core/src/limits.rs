@@ -80,6 +80,24 @@ pub const fn clamp_delay(delay: Duration) -> Duration {
     }
 }
 
+/// Returns `timeout` lowered to [`MAX_TIMEOUT`] if it is longer.
+///
+/// ```
+/// use std::time::Duration;
+/// use job_core::limits::{clamp_timeout, MAX_TIMEOUT};
+///
+/// assert_eq!(clamp_timeout(Duration::from_secs(30)), Duration::from_secs(30));
+/// assert_eq!(clamp_timeout(Duration::MAX), MAX_TIMEOUT);
+/// ```
+#[must_use]
+pub const fn clamp_timeout(timeout: Duration) -> Duration {
+    if timeout.as_nanos() > MAX_TIMEOUT.as_nanos() {
+        MAX_TIMEOUT
+    } else {
+        timeout
+    }
+}
+
 /// Whether `lease` is within [`MIN_LEASE`]`..=`[`MAX_LEASE`].
 pub(crate) const fn lease_in_range(lease: Duration) -> bool {
     clamp_lease(lease).as_nanos() == lease.as_nanos()
@@ -92,7 +110,7 @@ pub(crate) const fn delay_in_range(delay: Duration) -> bool {
 
 /// Whether `timeout` is at most [`MAX_TIMEOUT`].
 pub(crate) const fn timeout_in_range(timeout: Duration) -> bool {
-    timeout.as_nanos() <= MAX_TIMEOUT.as_nanos()
+    clamp_timeout(timeout).as_nanos() == timeout.as_nanos()
 }
 
 #[cfg(test)]

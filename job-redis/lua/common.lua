@@ -139,11 +139,16 @@ local PRUNE_EXTRA = 100
 -- than its age: at most `added + PRUNE_EXTRA` per call, so the index never grows past its count
 -- by more than one call's additions, and a call never runs long. `added` is how many jobs the
 -- calling script put in the index. Returns how many it deleted.
-local function prune(index, now, added)
-  local keep, age = S.done_keep, S.done_age
+-- The count and age (ms) a retention index (`done` or `failed`) keeps.
+local function retention(index)
   if index == 'failed' then
-    keep, age = S.failed_keep, S.failed_age
+    return S.failed_keep, S.failed_age
   end
+  return S.done_keep, S.done_age
+end
+
+local function prune(index, now, added)
+  local keep, age = retention(index)
   if keep <= 0 then
     return 0 -- such jobs are deleted when they end
   end
@@ -168,10 +173,7 @@ end
 
 -- When the oldest job of a retention index expires (ms), or nil when it keeps none.
 local function next_expiry(index)
-  local keep, age = S.done_keep, S.done_age
-  if index == 'failed' then
-    keep, age = S.failed_keep, S.failed_age
-  end
+  local keep, age = retention(index)
   if keep <= 0 then
     return nil
   end
@@ -323,8 +325,7 @@ finish = function(id, state, now, f, batch, quiet)
   if f[2] and not quiet then
     leave_resource(id, f[2], f[3], state, now)
   end
-  local keep = state == 'failed' and S.failed_keep or S.done_keep
-  if keep <= 0 then
+  if retention(state == 'failed' and 'failed' or 'done') <= 0 then
     -- Only the keys the job has: `a:` when its arguments are not inline, `e:` with a history.
     local keys = batch.keys
     keys[#keys + 1] = key

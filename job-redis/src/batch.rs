@@ -7,7 +7,7 @@ use std::sync::Arc;
 use job_core::{Inserted, NewJob};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::client::{MAX_ROWS, MAX_WEIGHT, decode_inserted, insert_invocation, weight};
+use crate::client::{decode_inserted, insert_invocation, run_lengths, weight};
 use crate::conn::Conn;
 use crate::keys::{Shards, group_by_shard};
 use crate::reply::Reply;
@@ -90,25 +90,15 @@ async fn run(
     while calls.join_next().await.is_some() {}
 }
 
-/// `group` in runs of at most `MAX_ROWS` jobs and `MAX_WEIGHT` weight (see `encode::weight`).
-fn split_by_weight(group: Vec<Pending>, inline_max: usize) -> Vec<Vec<Pending>> {
-    let mut runs: Vec<Vec<Pending>> = Vec::new();
-    let mut total = 0;
-    for pending in group {
-        let w = weight(&pending.job, inline_max);
-        match runs.last_mut() {
-            Some(run) if total + w <= MAX_WEIGHT && run.len() < MAX_ROWS => run.push(pending),
-            _ => {
-                runs.push(vec![pending]);
-                total = 0;
-            }
-        }
-        total += w;
-    }
-    runs
+/// `group` in runs cut as `insert_many` cuts its chunks (see `encode::run_lengths`).
+fn split_by_weight(mut group: Vec<Pending>, inline_max: usize) -> Vec<Vec<Pending>> {
+    let lengths = run_lengths(group.iter().map(|pending| weight(&pending.job, inline_max)));
+    lengths
+        .into_iter()
+        .map(|len| group.drain(..len).collect())
+        .collect()
 }
 
-/// Inserts one batch and answers each of its callers.
 /// Where a batch goes: its shard, with the client's settings, on its server.
 struct Target {
     prefix: String,
@@ -116,6 +106,7 @@ struct Target {
     server: String,
 }
 
+/// Inserts one batch and answers each of its callers.
 async fn send(mut conn: Conn, to: Target, batch: Vec<Pending>) {
     let jobs = batch.iter().map(|pending: &Pending| &pending.job);
     let invocation = insert_invocation(&to.prefix, &to.settings, false, jobs);

@@ -46,14 +46,15 @@ pub(super) fn truncate(message: &str) -> &str {
 /// is 1; decoding its extras adds 2, a resource 15, a unique key 6, requirements 2, each
 /// attribute 1, and arguments kept apart 2.
 pub(crate) fn weight(job: &NewJob, inline_max: usize) -> usize {
+    let requires = !job.requires().is_empty();
     let extras = job.resource().is_some()
         || job.unique_key().is_some()
-        || !job.requires().is_empty()
+        || requires
         || !job.attributes().is_empty();
     1 + 2 * usize::from(extras)
         + 15 * usize::from(job.resource().is_some())
         + 6 * usize::from(job.unique_key().is_some())
-        + 2 * usize::from(!job.requires().is_empty())
+        + 2 * usize::from(requires)
         + job.attributes().len()
         + 2 * usize::from(job.payload().len() > inline_max)
 }
@@ -67,23 +68,36 @@ pub(crate) const MAX_ROWS: usize = 500;
 /// against the parent and ends the parent (measured: a heavy child costs it half again as much).
 pub(crate) const MAX_REPLACE_WEIGHT: usize = 1_000;
 
-/// `items` cut into runs of at most [`MAX_ROWS`] items and [`MAX_WEIGHT`] weight each (an item
-/// heavier than that alone).
-pub(crate) fn by_weight<T>(items: &[T], weight: impl Fn(&T) -> usize) -> Vec<&[T]> {
-    let mut runs = Vec::new();
-    let (mut start, mut total) = (0, 0);
-    for (i, item) in items.iter().enumerate() {
-        let w = weight(item);
-        if (total + w > MAX_WEIGHT || i - start == MAX_ROWS) && i > start {
-            runs.push(&items[start..i]);
-            (start, total) = (i, 0);
+/// The lengths of the runs that items of these `weights` are cut into, in order: at most
+/// [`MAX_ROWS`] items and [`MAX_WEIGHT`] weight each (an item heavier than that alone).
+pub(crate) fn run_lengths(weights: impl IntoIterator<Item = usize>) -> Vec<usize> {
+    let mut lengths = Vec::new();
+    let (mut len, mut total) = (0, 0);
+    for w in weights {
+        if (total + w > MAX_WEIGHT || len == MAX_ROWS) && len > 0 {
+            lengths.push(len);
+            (len, total) = (0, 0);
         }
+        len += 1;
         total += w;
     }
-    if start < items.len() {
-        runs.push(&items[start..]);
+    if len > 0 {
+        lengths.push(len);
     }
-    runs
+    lengths
+}
+
+/// `items` cut into runs by [`run_lengths`].
+pub(crate) fn by_weight<T>(items: &[T], weight: impl Fn(&T) -> usize) -> Vec<&[T]> {
+    let mut rest = items;
+    run_lengths(items.iter().map(weight))
+        .into_iter()
+        .map(|len| {
+            let (run, tail) = rest.split_at(len);
+            rest = tail;
+            run
+        })
+        .collect()
 }
 
 /// Appends one insert row (see `common.lua`: 9 arguments, the rare fields in one JSON object)

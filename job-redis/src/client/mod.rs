@@ -17,9 +17,9 @@ mod encode;
 mod outbox;
 mod wait;
 
-use self::encode::MAX_REPLACE_WEIGHT;
-pub(crate) use self::encode::{MAX_ROWS, MAX_WEIGHT, decode_inserted, insert_invocation, weight};
+use self::encode::{MAX_REPLACE_WEIGHT, MAX_ROWS};
 use self::encode::{by_weight, decode_details, filter_json, millis, push_row, truncate};
+pub(crate) use self::encode::{decode_inserted, insert_invocation, run_lengths, weight};
 use self::outbox::OUTBOX_SWEEP;
 use self::wait::Waiter;
 
@@ -575,12 +575,12 @@ impl Client {
         invocation
             .invoke_async(&mut conn)
             .await
-            .map_err(|error| self.failed(error))
+            .map_err(|error| self.at_server(error))
     }
 
-    /// A command's failure, naming this client's server.
-    pub(crate) fn failed(&self, error: redis::RedisError) -> Error {
-        Error::from(error).at(Some(&self.inner.url))
+    /// A failure, naming this client's server when it is a command's that names none yet.
+    pub(crate) fn at_server(&self, error: impl Into<Error>) -> Error {
+        error.into().at(Some(&self.inner.url))
     }
 
     /// A call of `script` on the shard at `prefix`, its settings (ARGV[1]) already given.
@@ -779,7 +779,7 @@ impl Backend for Client {
     async fn wait(&self, grab: &Grab<'_>, timeout: Duration) -> Result<()> {
         self.wait_for_work(grab, timeout)
             .await
-            .map_err(|error| error.at(Some(&self.inner.url)))
+            .map_err(|error| self.at_server(error))
     }
 
     fn is_permanent(error: &Error) -> bool {
@@ -973,6 +973,6 @@ impl Client {
     pub async fn server_warnings(&self) -> Result<Vec<String>> {
         crate::server::warnings(&mut self.connection())
             .await
-            .map_err(|error| error.at(Some(&self.inner.url)))
+            .map_err(|error| self.at_server(error))
     }
 }

@@ -29,11 +29,7 @@ impl Client {
             return;
         }
         for shard in 0..self.inner.shards.len() {
-            if let Err(error) = self
-                .forward_outbox(shard)
-                .await
-                .map_err(|e| e.at(Some(&self.inner.url)))
-            {
+            if let Err(error) = self.forward_outbox(shard).await {
                 tracing::warn!(error = %crate::error::chain(&error), shard, "forwarding REPLACE children failed; will retry");
             }
         }
@@ -52,7 +48,8 @@ impl Client {
                 .arg(0)
                 .arg(BATCH - 1)
                 .query_async(&mut conn)
-                .await?;
+                .await
+                .map_err(|e| self.at_server(e))?;
             if entries.is_empty() {
                 return Ok(());
             }
@@ -68,7 +65,8 @@ impl Client {
                     .arg(1)
                     .arg(entry)
                     .query_async(&mut conn)
-                    .await?;
+                    .await
+                    .map_err(|e| self.at_server(e))?;
             }
         }
     }
