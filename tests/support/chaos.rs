@@ -2343,8 +2343,10 @@ struct Chaos {
 }
 
 impl Chaos {
-    /// Kills spread over 5%-85% of the run, Redis restarts over 10%-80%, stalls over 10%-80%,
-    /// each at a random point of its own stretch.
+    /// Kills spread over 5%-85% of the run, Redis restarts over 10%-80%, stalls over 10%-50%
+    /// (while jobs are still being enqueued, so slow ones keep starting: near the end only
+    /// retries are left, and a worker may hold nothing for seconds), each at a random point of
+    /// its own stretch.
     fn new(options: &Options, started: Instant, facts: Facts) -> Self {
         let mut rng = fastrand::Rng::with_seed(options.seed);
         let mut spread = |count: usize, from: f64, span: f64, event: Event| -> Vec<(f64, Event)> {
@@ -2359,7 +2361,7 @@ impl Chaos {
             0.7,
             Event::RestartRedis,
         ));
-        schedule.extend(spread(options.stalls, 0.1, 0.7, Event::StallWorker));
+        schedule.extend(spread(options.stalls, 0.1, 0.4, Event::StallWorker));
         schedule.sort_by(|a, b| a.0.total_cmp(&b.0));
         Self {
             started,
@@ -2482,7 +2484,7 @@ impl Chaos {
     /// A worker to stall, not stalled already, that surely holds jobs: by what the workers
     /// report, one that runs a [`Slow`] job started within the second (it has seconds of work
     /// left, past its lease), looked for up to 3 s; else one that runs any job, looked for up
-    /// to 10 s; else any.
+    /// to 20 s; else any.
     async fn busy_worker(&mut self, fleet: &Fleet) -> (usize, Option<Busy>) {
         let started = Instant::now();
         let pick = |rng: &mut fastrand::Rng, candidates: &[(usize, Busy)]| {
@@ -2513,7 +2515,7 @@ impl Chaos {
             if let Some((slot, busy)) = found {
                 return (slot, Some(busy));
             }
-            if waited > Duration::from_secs(10) {
+            if waited > Duration::from_secs(20) {
                 return (self.rng.usize(..fleet.len()), None);
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
