@@ -3,8 +3,8 @@
 -- stays. It claims its unique key again when no other live job holds it.
 -- KEYS[1] shard prefix
 -- ARGV[1] settings (see common.lua)  ARGV[2] id
--- returns: 'ok', 'missing', 'refused' (it needs a resource that will not exist), or the state
---          that prevents it
+-- returns: 'ok', 'missing', {'refused', type, resource} (it needs a resource that will not
+--          exist), or the state that prevents it
 load_settings()
 local id = ARGV[2]
 local key = P .. 'j:' .. id
@@ -17,7 +17,7 @@ if f[1] ~= 'failed' and f[1] ~= 'cancelled' then
 end
 local rk, fx, ukey = f[5], f[6], f[7]
 if rk and (fx == 'update' or fx == 'delete') and not predicted(rk) then
-  return 'refused'
+  return {'refused', f[2], rk}
 end
 local now = now_ms()
 redis.call('ZREM', P .. 'failed', id)

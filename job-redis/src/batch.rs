@@ -7,11 +7,11 @@ use std::sync::Arc;
 use job_core::{Inserted, NewJob};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::client::{decode_inserted, insert_invocation, run_lengths, weight};
+use crate::Result;
 use crate::conn::Conn;
 use crate::keys::{Shards, group_by_shard};
 use crate::reply::Reply;
-use crate::{Error, Result};
+use crate::scripts::{self, Site, run_lengths, weight};
 
 /// The most jobs one coalesced call carries.
 const BATCH: usize = 500;
@@ -90,7 +90,7 @@ async fn run(
     while calls.join_next().await.is_some() {}
 }
 
-/// `group` in runs cut as `insert_many` cuts its chunks (see `encode::run_lengths`).
+/// `group` in runs cut as `insert_many` cuts its chunks (see `scripts::run_lengths`).
 fn split_by_weight(mut group: Vec<Pending>, inline_max: usize) -> Vec<Vec<Pending>> {
     let lengths = run_lengths(group.iter().map(|pending| weight(&pending.job, inline_max)));
     lengths
@@ -107,15 +107,16 @@ struct Target {
 }
 
 /// Inserts one batch and answers each of its callers.
-async fn send(mut conn: Conn, to: Target, batch: Vec<Pending>) {
-    let jobs = batch.iter().map(|pending: &Pending| &pending.job);
-    let invocation = insert_invocation(&to.prefix, &to.settings, false, jobs);
-    let reply = Reply::of("insert");
-    let answers = match invocation.invoke_async::<redis::Value>(&mut conn).await {
-        Ok(value) => decode_inserted(&reply, value, batch.iter().map(|p| &p.job))
-            .and_then(|rows| rows.ok_or_else(|| reply.error("unexpected `lost`"))),
-        Err(error) => Err(Error::from(error).at(Some(&to.server))),
+async fn send(conn: Conn, to: Target, batch: Vec<Pending>) {
+    let jobs: Vec<&NewJob> = batch.iter().map(|pending| &pending.job).collect();
+    let site = Site {
+        conn: &conn,
+        prefix: &to.prefix,
+        settings: &to.settings,
+        server: &to.server,
     };
+    let answers = scripts::insert(site, false, &jobs).await;
+    drop(jobs);
     match answers {
         Ok(rows) => {
             for (pending, row) in batch.into_iter().zip(rows) {

@@ -56,6 +56,14 @@ impl Reply {
         String::from_utf8(self.bytes(value)?).map_err(|_| self.error("expected UTF-8 text"))
     }
 
+    /// An array of strings.
+    pub(crate) fn strings(&self, value: Value) -> Result<Vec<String>, Error> {
+        self.array(value)?
+            .into_iter()
+            .map(|item| self.string(item))
+            .collect()
+    }
+
     /// A reply with one integer per row, each 1 or 0.
     pub(crate) fn flags(&self, value: Value, rows: usize) -> Result<Vec<bool>, Error> {
         let items = self.array(value)?;

@@ -5,33 +5,27 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use job_core::limits::{clamp_delay, clamp_lease};
 use job_core::{
-    Ack, Backend, Completion, Details, FailureNote, FailureRecord, Grab, Grabbed, GrabbedJob,
-    Inserted, Job, JobId, JobState, Lease, NameKind, NewJob, Release, ResourceState, check_name,
+    Ack, Backend, Completion, Details, FailureNote, FailureRecord, Grab, Grabbed, Inserted, Job,
+    JobId, Lease, NameKind, NewJob, Release, ResourceState, check_name,
 };
 use redis::aio::ConnectionManagerConfig;
-use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, Value};
+use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo};
 
-mod encode;
 mod outbox;
 mod wait;
 
-use self::encode::{MAX_REPLACE_WEIGHT, MAX_ROWS};
-use self::encode::{by_weight, decode_details, filter_json, millis, push_row, truncate};
-pub(crate) use self::encode::{decode_inserted, insert_invocation, run_lengths, weight};
 use self::outbox::OUTBOX_SWEEP;
 use self::wait::Waiter;
 
 use crate::batch::Batcher;
 use crate::conn::{Conn, seeds};
 use crate::error::{chain, redact, shown};
-use crate::keys::{Shard, Shards, group_by_shard};
+use crate::keys::{Shards, group_by_shard};
 use crate::reply::Reply;
-use crate::{Config, Error, Result, scripts};
+use crate::scripts::{self, Changed, MAX_REPLACE_WEIGHT, MAX_ROWS, Site, by_weight, weight};
+use crate::{Config, Error, Result};
 
-/// How many ready jobs a filtered grab looks at, over all its queues (an equal share each).
-const FILTER_WINDOW: usize = 1000;
 /// The most jobs one GRAB script call leases; a larger grab takes several calls.
 const GRAB_CHUNK: usize = 200;
 /// The most completions one COMPLETE script call carries.
@@ -354,18 +348,10 @@ impl Client {
 
     /// One INSERT call for a chunk.
     async fn insert_chunk_once(&self, shard: usize, chunk: &[&NewJob]) -> Result<Vec<Inserted>> {
-        let prefix = self.inner.shards.get(shard).prefix();
-        let invocation =
-            insert_invocation(prefix, &self.inner.settings, true, chunk.iter().copied());
-        let reply = Reply::of("insert");
-        decode_inserted(
-            &reply,
-            self.invoke(&invocation).await?,
-            chunk.iter().copied(),
-        )?
-        .ok_or_else(|| reply.error("unexpected `lost`"))?
-        .into_iter()
-        .collect()
+        scripts::insert(self.site(shard), true, chunk)
+            .await?
+            .into_iter()
+            .collect()
     }
 
     /// The shard a job lives in: its resource's, else its unique key's, else its id's. Jobs
@@ -385,10 +371,10 @@ impl Client {
 
     /// The shards to look for a job in: its id's own first (where every job not bound to a
     /// resource or a unique key, nor a REPLACE child, lives), then the others.
-    fn lookup_order(&self, id: JobId) -> impl Iterator<Item = &Shard> {
-        let shards = &self.inner.shards;
-        let first = shards.owner(&id.to_string());
-        (0..shards.len()).map(move |i| shards.get(first + i))
+    fn lookup_order(&self, id: JobId) -> impl Iterator<Item = usize> {
+        let count = self.inner.shards.len();
+        let first = self.inner.shards.owner(&id.to_string());
+        (0..count).map(move |i| (first + i) % count)
     }
 
     /// Returns everything stored about a job, or `None` when no such job is stored (never
@@ -398,27 +384,12 @@ impl Client {
     ///
     /// Connection errors, and [`Error::Protocol`] for a job hash that is not ours.
     pub async fn details(&self, id: JobId) -> Result<Option<Details>> {
-        let reply = Reply::of("details");
-        let mut parts = Vec::new();
         for shard in self.lookup_order(id) {
-            let mut invocation = scripts::DETAILS.prepare_invoke();
-            invocation.key(shard.prefix()).arg(id.to_string());
-            parts = reply.array(self.invoke(&invocation).await?)?;
-            if !parts.is_empty() {
-                break;
+            if let Some(details) = scripts::details(self.site(shard), id).await? {
+                return Ok(Some(details));
             }
         }
-        if parts.is_empty() {
-            return Ok(None);
-        }
-        if parts.len() != 4 {
-            return Err(reply.error(format!("expected 4 parts, got {}", parts.len())));
-        }
-        let served = parts.pop().unwrap_or_default();
-        let history = parts.pop().unwrap_or_default();
-        let args = parts.pop().unwrap_or_default();
-        let fields = parts.pop().unwrap_or_default();
-        decode_details(id, fields, args, history, served).map(Some)
+        Ok(None)
     }
 
     /// Cancels a job that has not started (ready or delayed).
@@ -428,12 +399,13 @@ impl Client {
     /// [`Error::NotFound`] for an unknown job, [`Error::WrongState`] for one that is running
     /// or has ended.
     pub async fn cancel(&self, id: JobId) -> Result<()> {
-        self.state_change("cancel", id, "cancelled", |prefix| {
-            let mut invocation = self.invocation(&scripts::CANCEL, prefix);
-            invocation.arg(id.to_string());
-            invocation
-        })
-        .await
+        for shard in self.lookup_order(id) {
+            match scripts::cancel(self.site(shard), id).await? {
+                Changed::Missing => {}
+                changed => return Self::changed("cancel", id, changed),
+            }
+        }
+        Err(Error::NotFound { id })
     }
 
     /// Puts a failed or cancelled job back in line with fresh attempts (its failure history
@@ -444,12 +416,13 @@ impl Client {
     /// [`Error::NotFound`] for an unknown job, [`Error::WrongState`] for one that has not
     /// failed.
     pub async fn retry(&self, id: JobId) -> Result<()> {
-        self.state_change("retry", id, "ok", |prefix| {
-            let mut invocation = self.invocation(&scripts::RETRY, prefix);
-            invocation.arg(id.to_string());
-            invocation
-        })
-        .await
+        for shard in self.lookup_order(id) {
+            match scripts::retry(self.site(shard), id).await? {
+                Changed::Missing => {}
+                changed => return Self::changed("retry", id, changed),
+            }
+        }
+        Err(Error::NotFound { id })
     }
 
     /// Returns a resource's state: whether it exists, the running job, and the queued jobs in
@@ -460,67 +433,23 @@ impl Client {
     /// Connection errors.
     pub async fn resource(&self, key: &str) -> Result<ResourceState> {
         const LIMIT: usize = 1000;
-        let mut invocation = scripts::RESOURCE.prepare_invoke();
-        let shard = self.inner.shards.get(self.inner.shards.owner(key));
-        invocation.key(shard.prefix()).arg(key).arg(LIMIT);
-        let reply = Reply::of("resource");
-        let items = reply.array(self.invoke(&invocation).await?)?;
-        if items.len() < 3 {
-            return Err(reply.error(format!("expected at least 3 items, got {}", items.len())));
-        }
-        let mut items = items.into_iter();
-        let exists = reply.int(&items.next().unwrap_or_default())? == 1;
-        let total = usize::try_from(reply.int(&items.next().unwrap_or_default())?).unwrap_or(0);
-        let head_state = reply.string(items.next().unwrap_or_default())?;
-        let queued = items
-            .map(|item| {
-                let text = reply.string(item)?;
-                text.parse()
-                    .map_err(|_| reply.error(format!("bad job id `{text}`")))
-            })
-            .collect::<Result<Vec<JobId>>>()?;
-        let running = queued.first().copied().filter(|_| head_state == "running");
-        Ok(ResourceState::new(
-            key.to_owned(),
-            exists,
-            running,
-            queued,
-            total,
-        ))
+        scripts::resource(self.site(self.inner.shards.owner(key)), key, LIMIT).await
     }
 
-    /// Runs a script that changes one job's state by id, on the shard that holds the job.
-    async fn state_change(
-        &self,
-        script: &'static str,
-        id: JobId,
-        ok: &str,
-        invocation: impl Fn(&str) -> redis::ScriptInvocation<'static>,
-    ) -> Result<()> {
-        let reply = Reply::of(script);
-        let mut answer = String::from("missing");
-        for shard in self.lookup_order(id) {
-            answer = reply.string(self.invoke(&invocation(shard.prefix())).await?)?;
-            if answer != "missing" {
-                break;
-            }
-        }
-        match answer.as_str() {
-            answer if answer == ok => Ok(()),
-            "missing" => Err(Error::NotFound { id }),
-            "refused" => {
-                let details = self.details(id).await?.ok_or(Error::NotFound { id })?;
-                Err(Error::ResourceNotFound {
-                    id,
-                    job_type: details.name,
-                    resource: details.resource.unwrap_or_default(),
-                })
-            }
-            state => Err(Error::WrongState {
+    /// What a change of one job by id answers, once a shard has the job.
+    fn changed(operation: &'static str, id: JobId, changed: Changed) -> Result<()> {
+        match changed {
+            Changed::Done => Ok(()),
+            Changed::Missing => Err(Error::NotFound { id }),
+            Changed::WrongState(state) => Err(Error::WrongState {
                 id,
-                operation: script,
-                state: JobState::from_name(state)
-                    .ok_or_else(|| reply.error(format!("unknown state `{state}`")))?,
+                operation,
+                state,
+            }),
+            Changed::Refused { job_type, resource } => Err(Error::ResourceNotFound {
+                id,
+                job_type,
+                resource,
             }),
         }
     }
@@ -570,28 +499,25 @@ impl Client {
         Ok(())
     }
 
-    async fn invoke(&self, invocation: &redis::ScriptInvocation<'_>) -> Result<Value> {
-        let mut conn = self.connection();
-        invocation
-            .invoke_async(&mut conn)
-            .await
-            .map_err(|error| self.at_server(error))
-    }
-
     /// A failure, naming this client's server when it is a command's that names none yet.
     pub(crate) fn at_server(&self, error: impl Into<Error>) -> Error {
         error.into().at(Some(&self.inner.url))
     }
 
-    /// A call of `script` on the shard at `prefix`, its settings (ARGV[1]) already given.
-    fn invocation(
-        &self,
-        script: &'static redis::Script,
-        prefix: &str,
-    ) -> redis::ScriptInvocation<'static> {
-        let mut invocation = script.prepare_invoke();
-        invocation.key(prefix).arg(&*self.inner.settings);
-        invocation
+    /// Where a script for shard `shard` goes.
+    pub(crate) fn site(&self, shard: usize) -> Site<'_> {
+        let inner = &*self.inner;
+        Site {
+            conn: &inner.conn,
+            prefix: inner.shards.get(shard).prefix(),
+            settings: &inner.settings,
+            server: &inner.url,
+        }
+    }
+
+    /// Where a script for a leased job goes: the shard that holds it.
+    fn held(&self, lease: &Lease) -> Site<'_> {
+        self.site(usize::from(lease.shard))
     }
 }
 
@@ -639,21 +565,10 @@ impl Backend for Client {
     async fn complete(&self, done: &[Completion]) -> Result<Vec<Ack>> {
         let flags = self
             .flags_by_shard(
-                "complete",
                 done,
                 COMPLETE_CHUNK,
                 |c| c.lease.shard,
-                |prefix, rows| {
-                    let mut invocation = self.invocation(&scripts::COMPLETE, prefix);
-                    invocation.arg(rows.len());
-                    for completion in rows {
-                        invocation
-                            .arg(completion.lease.id.to_string())
-                            .arg(completion.lease.token)
-                            .arg(completion.result.as_deref().unwrap_or_default());
-                    }
-                    invocation
-                },
+                |site, rows| async move { scripts::complete(site, &rows).await },
             )
             .await?;
         Ok(flags
@@ -668,28 +583,11 @@ impl Backend for Client {
         retry_in: Duration,
         failure: &FailureNote,
     ) -> Result<Ack> {
-        let mut invocation = self.invocation(&scripts::TEMP_FAIL, self.held_shard(lease).prefix());
-        invocation
-            .arg(lease.id.to_string())
-            .arg(lease.token)
-            .arg(millis(clamp_delay(retry_in)))
-            .arg(failure.kind.as_str())
-            .arg(truncate(&failure.message));
-        self.ack("temp_fail", &invocation, "retry").await
+        scripts::temp_fail(self.held(lease), lease, retry_in, failure).await
     }
 
     async fn perm_fail(&self, lease: &Lease, failure: &FailureNote) -> Result<Ack> {
-        let mut invocation = self.invocation(&scripts::PERM_FAIL, self.held_shard(lease).prefix());
-        invocation
-            .arg(lease.id.to_string())
-            .arg(lease.token)
-            .arg(failure.kind.as_str())
-            .arg(truncate(&failure.message));
-        // A permanent failure asked for and done is `Ok`.
-        match self.ack("perm_fail", &invocation, "failed").await? {
-            Ack::Lost => Ok(Ack::Lost),
-            _ => Ok(Ack::Ok),
-        }
+        scripts::perm_fail(self.held(lease), lease, failure).await
     }
 
     /// Children that live in the parent's shard are inserted by the same script that completes
@@ -718,24 +616,16 @@ impl Backend for Client {
             self.check_job(child)?;
         }
         let parent = usize::from(lease.shard);
-        let mut invocation = self.invocation(&scripts::REPLACE, self.held_shard(lease).prefix());
-        invocation
-            .arg(lease.id.to_string())
-            .arg(lease.token)
-            .arg(children.len());
-        let mut forwarded = false;
-        for child in children {
-            let home = self.child_home(child, parent);
-            let outbox = (home != parent).then(|| self.inner.shards.get(home).prefix());
-            forwarded |= outbox.is_some();
-            push_row(&mut invocation, child, Some(lease.id), outbox);
-        }
-        let reply = Reply::of("replace");
-        let answer =
-            match decode_inserted(&reply, self.invoke(&invocation).await?, children.iter())? {
-                Some(rows) => (Ack::Ok, rows.into_iter().collect::<Result<Vec<_>>>()?),
-                None => (Ack::Lost, Vec::new()),
-            };
+        let rows: Vec<(&NewJob, Option<&str>)> = children
+            .iter()
+            .map(|child| {
+                let home = self.child_home(child, parent);
+                let outbox = (home != parent).then(|| self.inner.shards.get(home).prefix());
+                (child, outbox)
+            })
+            .collect();
+        let forwarded = rows.iter().any(|(_, outbox)| outbox.is_some());
+        let answer = scripts::replace(self.held(lease), lease, &rows).await?;
         if forwarded && answer.0 == Ack::Ok {
             // Best effort now; a failure leaves the children in the outbox for the next sweep.
             if let Err(error) = self.forward_outbox(parent).await {
@@ -746,32 +636,15 @@ impl Backend for Client {
     }
 
     async fn release(&self, lease: &Lease, release: &Release) -> Result<Ack> {
-        let mut invocation = self.invocation(&scripts::RELEASE, self.held_shard(lease).prefix());
-        invocation
-            .arg(lease.id.to_string())
-            .arg(lease.token)
-            .arg(millis(clamp_delay(release.delay)))
-            .arg(release.defer_limit.map_or(-1, i64::from));
-        self.ack("release", &invocation, "ok").await
+        scripts::release(self.held(lease), lease, release).await
     }
 
     async fn heartbeat(&self, leases: &[Lease]) -> Result<Vec<bool>> {
         self.flags_by_shard(
-            "heartbeat",
             leases,
             HEARTBEAT_CHUNK,
             |lease| lease.shard,
-            |prefix, rows| {
-                let mut invocation = scripts::HEARTBEAT.prepare_invoke();
-                invocation.key(prefix).arg(rows.len());
-                for lease in rows {
-                    invocation
-                        .arg(lease.id.to_string())
-                        .arg(lease.token)
-                        .arg(millis(clamp_lease(lease.duration)));
-                }
-                invocation
-            },
+            |site, rows| async move { scripts::heartbeat(site, &rows).await },
         )
         .await
     }
@@ -809,17 +682,18 @@ impl Backend for Client {
 }
 
 impl Client {
-    /// Runs `script` per shard that holds some of `items`, in calls of at most `chunk` items,
-    /// all at once, each call built by `invocation` from the shard's prefix and its items and
-    /// answering one flag per item; returns the flags in the items' order.
-    async fn flags_by_shard<'a, T>(
-        &self,
-        script: &'static str,
+    /// Runs `call` per shard that holds some of `items`, in calls of at most `chunk` items, all
+    /// at once, each answering one flag per item; returns the flags in the items' order.
+    async fn flags_by_shard<'a, T, F>(
+        &'a self,
         items: &'a [T],
         chunk: usize,
         shard_of: impl Fn(&T) -> u16,
-        invocation: impl Fn(&str, &[&'a T]) -> redis::ScriptInvocation<'static>,
-    ) -> Result<Vec<bool>> {
+        call: impl Fn(Site<'a>, Vec<&'a T>) -> F,
+    ) -> Result<Vec<bool>>
+    where
+        F: Future<Output = Result<Vec<bool>>>,
+    {
         let groups = group_by_shard(items.iter().enumerate(), |(_, item)| {
             usize::from(shard_of(item))
         });
@@ -828,9 +702,10 @@ impl Client {
             .flat_map(|(shard, rows)| rows.chunks(chunk).map(move |rows| (*shard, rows)))
             .collect();
         let answers = futures_util::future::try_join_all(calls.iter().map(|(shard, rows)| {
-            let rows: Vec<&T> = rows.iter().map(|(_, item)| *item).collect();
-            let invocation = invocation(self.inner.shards.get(*shard).prefix(), &rows);
-            async move { Reply::of(script).flags(self.invoke(&invocation).await?, rows.len()) }
+            call(
+                self.site(*shard),
+                rows.iter().map(|(_, item)| *item).collect(),
+            )
         }))
         .await?;
         let mut flags = vec![false; items.len()];
@@ -848,7 +723,7 @@ impl Client {
         let mut grabbed = Grabbed::default();
         loop {
             let want = (limit - grabbed.jobs.len()).min(GRAB_CHUNK);
-            let more = self.grab_shard(shard, grab, want).await?;
+            let more = scripts::grab(self.site(shard), shard_number(shard), grab, want).await?;
             let full = more.jobs.len() == want;
             grabbed.jobs.extend(more.jobs);
             grabbed.next_wake = more.next_wake;
@@ -856,60 +731,6 @@ impl Client {
                 return Ok(grabbed);
             }
         }
-    }
-
-    /// One shard's GRAB.
-    async fn grab_shard(&self, shard: usize, grab: &Grab<'_>, limit: usize) -> Result<Grabbed> {
-        let holder = serde_json::to_string(grab.holder)
-            .map_err(|e| Reply::of("grab").error(e.to_string()))?;
-        let mut invocation = self.invocation(&scripts::GRAB, self.inner.shards.get(shard).prefix());
-        invocation
-            .arg(limit)
-            .arg(millis(clamp_lease(grab.lease)))
-            .arg(holder)
-            .arg(grab.capabilities.join(","))
-            .arg(filter_json(grab.filter))
-            .arg(FILTER_WINDOW);
-        for job_type in grab.types {
-            invocation.arg(*job_type);
-        }
-        let reply = Reply::of("grab");
-        let items = reply.array(self.invoke(&invocation).await?)?;
-        let (head, rows) = items
-            .split_first()
-            .ok_or_else(|| reply.error("empty reply"))?;
-        if rows.len() % 7 != 0 {
-            return Err(reply.error(format!("{} row fields is not a multiple of 7", rows.len())));
-        }
-        let next_wake = u64::try_from(reply.int(head)?)
-            .ok()
-            .map(Duration::from_millis);
-        let shard = u16::try_from(shard).unwrap_or(0);
-        let mut jobs = Vec::with_capacity(rows.len() / 7);
-        for row in rows.chunks(7) {
-            let id_text = reply.string(row[0].clone())?;
-            let id = id_text
-                .parse()
-                .map_err(|_| reply.error(format!("bad job id `{id_text}`")))?;
-            let count =
-                |v: &Value| -> Result<u32> { Ok(u32::try_from(reply.int(v)?).unwrap_or(u32::MAX)) };
-            let token =
-                u64::try_from(reply.int(&row[5])?).map_err(|_| reply.error("negative token"))?;
-            let lease = Duration::from_millis(u64::try_from(reply.int(&row[6])?).unwrap_or(0));
-            jobs.push(GrabbedJob::new(
-                Lease::new(id, token, lease).on_shard(shard),
-                reply.string(row[1].clone())?,
-                reply.bytes(row[2].clone())?,
-                count(&row[3])?,
-                count(&row[4])?,
-            ));
-        }
-        Ok(Grabbed::new(jobs, next_wake))
-    }
-
-    /// The shard that holds a leased job.
-    fn held_shard(&self, lease: &Lease) -> &Shard {
-        self.inner.shards.get(usize::from(lease.shard))
     }
 
     /// A REPLACE child's shard: its resource's or unique key's when it has one, else its
@@ -921,6 +742,11 @@ impl Client {
             parent
         }
     }
+}
+
+/// A shard's number as a lease carries it.
+fn shard_number(shard: usize) -> u16 {
+    u16::try_from(shard).unwrap_or(u16::MAX)
 }
 
 /// The most types one grab may ask for: each costs the script a few commands.
@@ -945,24 +771,7 @@ fn check_grab(grab: &Grab<'_>) -> Result<()> {
 }
 
 impl Client {
-    async fn ack(
-        &self,
-        script: &'static str,
-        invocation: &redis::ScriptInvocation<'_>,
-        ok: &str,
-    ) -> Result<Ack> {
-        let reply = Reply::of(script);
-        let answer = reply.string(self.invoke(invocation).await?)?;
-        match answer.as_str() {
-            answer if answer == ok => Ok(Ack::Ok),
-            "failed" => Ok(Ack::Failed),
-            "lost" => Ok(Ack::Lost),
-            other => Err(reply.error(format!("unknown status `{other}`"))),
-        }
-    }
-}
-
-impl Client {
+    /// Returns warningsimpl Client {
     /// Returns warnings about the Redis server's settings that put jobs at risk: an eviction
     /// policy other than `noeviction` (Redis may then delete job keys when memory is full). The
     /// worker logs them when it starts. Reads `INFO memory`, never `CONFIG`.

@@ -5,8 +5,9 @@
 use std::time::Duration;
 
 use super::Client;
+use crate::Result;
 use crate::reply::Reply;
-use crate::{Result, scripts};
+use crate::scripts::{self, Site};
 
 /// How often a client that grabs sweeps every shard's outbox for REPLACE children to forward.
 pub(super) const OUTBOX_SWEEP: Duration = Duration::from_secs(5);
@@ -57,9 +58,11 @@ impl Client {
                 let reply = Reply::of("forward");
                 let (home, args): (String, Vec<String>) = serde_json::from_str(entry)
                     .map_err(|e| reply.error(format!("bad outbox entry: {e}")))?;
-                let mut invocation = self.invocation(&scripts::INSERT, &home);
-                invocation.arg(0).arg(1).arg(&args);
-                self.invoke(&invocation).await?;
+                let site = Site {
+                    prefix: &home,
+                    ..self.site(shard)
+                };
+                scripts::forward(site, &args).await?;
                 let _: i64 = redis::cmd("LREM")
                     .arg(&outbox)
                     .arg(1)

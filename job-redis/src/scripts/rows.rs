@@ -237,4 +237,3 @@ mod tests {
         assert!(by_weight(&[] as &[usize], |w| *w).is_empty());
     }
 }
-
