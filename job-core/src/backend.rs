@@ -14,7 +14,7 @@ pub trait Backend: Clone + Send + Sync + 'static {
     type Error: std::error::Error + Send + Sync + 'static;
 
     /// Inserts jobs, all or each as one atomic step per batch.
-    fn insert(
+    fn insert_many(
         &self,
         jobs: &[NewJob],
     ) -> impl Future<Output = Result<Vec<Inserted>, Self::Error>> + Send;

@@ -3,9 +3,14 @@
 //! follows MOVED and ASK). Every script's first key is its shard prefix, so a script always runs
 //! on the master that holds its shard.
 
-use redis::aio::{ConnectionLike, ConnectionManager};
+use std::time::Duration;
+
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, Pipeline, RedisFuture, Value};
+use redis::{Cmd, ConnectionInfo, IntoConnectionInfo, Pipeline, RedisFuture, Value};
+
+use crate::error::redact;
+use crate::{Config, Error, Result};
 
 /// A command connection to a single Redis or a Cluster. Cheap to clone; clones share sockets.
 #[derive(Clone)]
@@ -46,6 +51,64 @@ impl ConnectionLike for Conn {
             Self::Cluster(conn) => conn.get_db(),
         }
     }
+}
+
+/// How to open a dedicated connection (blocking waits have their own).
+pub(crate) enum Opener {
+    /// One Redis: every connection goes to it.
+    Single(redis::Client),
+    /// A Cluster: a connection goes to the master that holds a shard's slot, with the first
+    /// seed's credentials and TLS settings.
+    Cluster(ConnectionInfo),
+}
+
+/// Opens the command connection to `url`: a Cluster when the URL names several nodes or
+/// `config.cluster` says so, else one Redis; and how to open dedicated connections there.
+///
+/// # Errors
+///
+/// [`Error::Connect`], naming the URL (password hidden), when Redis cannot be reached or
+/// refuses the connection, or the URL needs a feature this build lacks.
+pub(crate) async fn open(url: &str, config: &Config) -> Result<(Conn, Opener)> {
+    let connect_error = |source| Error::Connect {
+        url: redact(url),
+        source,
+    };
+    let seeds = seeds(url);
+    if !cfg!(feature = "tls") && seeds.iter().any(|seed| seed.starts_with("rediss://")) {
+        return Err(connect_error(redis::RedisError::from((
+            redis::ErrorKind::InvalidClientConfig,
+            "a rediss:// (TLS) URL needs the `tls` feature: job = { features = [\"tls\"] }",
+        ))));
+    }
+    if seeds.len() > 1 || config.cluster {
+        let cluster = redis::cluster::ClusterClient::builder(seeds.clone())
+            .connection_timeout(config.connection_timeout)
+            .response_timeout(config.response_timeout)
+            .retries(3)
+            .build()
+            .map_err(connect_error)?;
+        let conn = cluster
+            .get_async_connection()
+            .await
+            .map_err(connect_error)?;
+        let seed = seeds[0]
+            .as_str()
+            .into_connection_info()
+            .map_err(connect_error)?;
+        return Ok((Conn::Cluster(conn), Opener::Cluster(seed)));
+    }
+    let redis = redis::Client::open(url).map_err(connect_error)?;
+    let manager_config = ConnectionManagerConfig::new()
+        .set_response_timeout(Some(config.response_timeout))
+        .set_connection_timeout(Some(config.connection_timeout))
+        .set_number_of_retries(2)
+        .set_max_delay(Duration::from_secs(2));
+    let conn = redis
+        .get_connection_manager_with_config(manager_config)
+        .await
+        .map_err(connect_error)?;
+    Ok((Conn::Single(conn), Opener::Single(redis)))
 }
 
 /// The seed nodes of a URL: `redis://a:7000,b:7001,c:7002` (later nodes may omit the scheme and

@@ -10,7 +10,6 @@
 #![doc = include_str!("../docs/key-layout.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod batch;
 mod client;
 mod config;
 mod conn;

@@ -1150,8 +1150,8 @@ pub struct Recording {
 impl Backend for Recording {
     type Error = job::redis::Error;
 
-    async fn insert(&self, jobs: &[NewJob]) -> Result<Vec<Inserted>, Self::Error> {
-        Backend::insert(&self.client, jobs).await
+    async fn insert_many(&self, jobs: &[NewJob]) -> Result<Vec<Inserted>, Self::Error> {
+        Backend::insert_many(&self.client, jobs).await
     }
 
     async fn grab(&self, grab: &Grab<'_>) -> Result<Grabbed, Self::Error> {

@@ -3,16 +3,17 @@
 //! slot), with a watchdog, and `CLIENT UNBLOCK` for the waits that lost the race.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use job_core::Grab;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, ConnectionAddr, Value};
 
-use super::{Client, Opener};
-use crate::conn::Conn;
+use crate::conn::{Conn, Opener};
 use crate::keys::Shard;
 use crate::reply::Reply;
+use crate::scripts::Sites;
 use crate::{Error, Result};
 
 /// How much longer than its own timeout a blocking wait may take before the watchdog drops the
@@ -20,12 +21,35 @@ use crate::{Error, Result};
 const WATCHDOG_MARGIN: Duration = Duration::from_secs(2);
 
 /// A dedicated connection for blocking waits, with its client id on the server (to unblock it).
-pub(super) struct Waiter {
+struct Waiter {
     conn: MultiplexedConnection,
     id: i64,
 }
 
-impl Client {
+/// The blocking waits of one client: its dedicated connections and where they go.
+pub(super) struct Waits {
+    sites: Arc<Sites>,
+    opener: Opener,
+    connection_timeout: Duration,
+    /// Idle dedicated connections (never the shared command connection), per shard on a
+    /// Cluster (each goes to its shard's master), all under 0 on one Redis.
+    idle: Mutex<HashMap<usize, Vec<Waiter>>>,
+    /// On a Cluster, the master each shard's slot was last found on.
+    masters: Mutex<HashMap<usize, ConnectionAddr>>,
+}
+
+impl Waits {
+    /// Waits on `sites`' shards, over connections `opener` opens within `connection_timeout`.
+    pub(super) fn new(sites: Arc<Sites>, opener: Opener, connection_timeout: Duration) -> Self {
+        Self {
+            sites,
+            opener,
+            connection_timeout,
+            idle: Mutex::new(HashMap::new()),
+            masters: Mutex::new(HashMap::new()),
+        }
+    }
+
     /// Blocks until a queue `grab` may take from has work, or `timeout`. On one Redis that is
     /// one `BZPOPMIN` over every shard's markers; on a Cluster one per shard, each on its own
     /// connection to the shard's master (a command's keys must share a slot), and the first
@@ -33,15 +57,15 @@ impl Client {
     pub(super) async fn wait_for_work(&self, grab: &Grab<'_>, timeout: Duration) -> Result<()> {
         // Redis reads a 0 timeout as "forever"; 2 ms is the shortest that blocks at all.
         let timeout = timeout.max(Duration::from_millis(2));
-        if let Opener::Single(_) = self.inner.opener {
+        if let Opener::Single(_) = self.opener {
             let mut keys = Vec::new();
-            for (_, shard) in self.inner.shards.iter() {
+            for (_, shard) in self.sites.shards().iter() {
                 keys.extend(self.wake_keys(shard, grab).await?);
             }
             return self.block(0, keys, timeout).await;
         }
-        let mut waiting = Vec::with_capacity(self.inner.shards.len());
-        for (index, shard) in self.inner.shards.iter() {
+        let mut waiting = Vec::with_capacity(self.sites.shards().len());
+        for (index, shard) in self.sites.shards().iter() {
             let keys = self.wake_keys(shard, grab).await?;
             waiting.push((index, keys, self.waiter(index).await?));
         }
@@ -75,8 +99,7 @@ impl Client {
     async fn waiter(&self, shard: usize) -> Result<Waiter> {
         let pool = self.pool(shard);
         let idle = self
-            .inner
-            .waiters
+            .idle
             .lock()
             .ok()
             .and_then(|mut idle| idle.get_mut(&pool).and_then(Vec::pop));
@@ -96,12 +119,12 @@ impl Client {
     pub(crate) async fn dedicated(&self, shard: usize) -> Result<MultiplexedConnection> {
         let config = AsyncConnectionConfig::new()
             .set_response_timeout(None)
-            .set_connection_timeout(Some(self.inner.config.connection_timeout));
+            .set_connection_timeout(Some(self.connection_timeout));
         let connect_error = |source| Error::Connect {
-            url: self.inner.url.clone(),
+            url: self.sites.server().to_owned(),
             source,
         };
-        let client = match &self.inner.opener {
+        let client = match &self.opener {
             Opener::Single(client) => client.clone(),
             Opener::Cluster(seed) => {
                 let addr = self.master_of(shard, seed.addr()).await?;
@@ -116,7 +139,7 @@ impl Client {
 
     fn return_waiter(&self, shard: usize, waiter: Waiter) {
         let pool = self.pool(shard);
-        if let Ok(mut idle) = self.inner.waiters.lock() {
+        if let Ok(mut idle) = self.idle.lock() {
             idle.entry(pool).or_default().push(waiter);
         }
     }
@@ -124,7 +147,7 @@ impl Client {
     /// The pool of idle wait connections that serves shard `shard`: one for the one Redis, one
     /// per shard on a Cluster (each connection goes to its shard's master).
     fn pool(&self, shard: usize) -> usize {
-        match self.inner.opener {
+        match self.opener {
             Opener::Single(_) => 0,
             Opener::Cluster(_) => shard,
         }
@@ -136,15 +159,14 @@ impl Client {
     /// block unseen, so the caller closes that connection.
     async fn unblock(&self, shard: usize, id: i64) -> bool {
         use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
-        let Conn::Cluster(conn) = &self.inner.conn else {
+        let Conn::Cluster(mut conn) = self.sites.conn() else {
             return false;
         };
-        let slot = self.inner.shards.get(shard).slot();
+        let slot = self.sites.shards().get(shard).slot();
         let route = Route::new(slot, SlotAddr::Master);
         let mut cmd = redis::cmd("CLIENT");
         cmd.arg("UNBLOCK").arg(id);
         let answer = conn
-            .clone()
             .route_command(
                 cmd,
                 RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route)),
@@ -157,13 +179,13 @@ impl Client {
     /// settings: remembered, or read with every other shard's from one `CLUSTER SLOTS`.
     async fn master_of(&self, shard: usize, seed: &ConnectionAddr) -> Result<ConnectionAddr> {
         let known = |masters: &HashMap<usize, ConnectionAddr>| masters.get(&shard).cloned();
-        if let Some(addr) = self.inner.masters.lock().ok().and_then(|m| known(&m)) {
+        if let Some(addr) = self.masters.lock().ok().and_then(|m| known(&m)) {
             return Ok(addr);
         }
         let reply = Reply::of("cluster slots");
         let ranges: Value = redis::cmd("CLUSTER")
             .arg("SLOTS")
-            .query_async(&mut self.connection())
+            .query_async(&mut self.sites.conn())
             .await?;
         let mut masters = HashMap::new();
         for range in reply.array(ranges)? {
@@ -190,17 +212,17 @@ impl Client {
                 },
                 _ => ConnectionAddr::Tcp(host, port),
             };
-            for (index, held) in self.inner.shards.iter() {
+            for (index, held) in self.sites.shards().iter() {
                 if slots.contains(&i64::from(held.slot())) {
                     masters.insert(index, addr.clone());
                 }
             }
         }
         let addr = known(&masters).ok_or_else(|| {
-            let slot = self.inner.shards.get(shard).slot();
+            let slot = self.sites.shards().get(shard).slot();
             reply.error(format!("no master holds slot {slot}"))
         })?;
-        if let Ok(mut cached) = self.inner.masters.lock() {
+        if let Ok(mut cached) = self.masters.lock() {
             *cached = masters;
         }
         Ok(addr)
@@ -217,7 +239,7 @@ impl Client {
         for job_type in grab.types {
             pipe.smembers(shard.requirement_sets(job_type));
         }
-        let sets: Vec<Vec<String>> = pipe.query_async(&mut self.connection()).await?;
+        let sets: Vec<Vec<String>> = pipe.query_async(&mut self.sites.conn()).await?;
         for (job_type, sets) in grab.types.iter().zip(sets) {
             for requirements in sets {
                 if requirements
@@ -263,7 +285,7 @@ impl Client {
             Ok(Ok(_)) => Ok(true),
             Ok(Err(error)) => {
                 // The slot may have moved to another master (MOVED): look it up again next time.
-                if let Ok(mut masters) = self.inner.masters.lock() {
+                if let Ok(mut masters) = self.masters.lock() {
                     masters.remove(&shard);
                 }
                 Err(error.into())

@@ -20,6 +20,7 @@ use job_core::{
 use redis::{Script, ScriptInvocation, Value};
 
 use crate::conn::Conn;
+use crate::keys::Shards;
 use crate::reply::Reply;
 use crate::{Error, Result};
 
@@ -71,6 +72,58 @@ script!(RESOURCE, "resource.lua", "#!lua flags=no-writes\n");
 const FILTER_WINDOW: usize = 1000;
 /// Failure messages are cut to this many bytes.
 const MESSAGE_MAX: usize = 4096;
+
+/// Where every script of a namespace goes: its shards, on the one command connection, with the
+/// client's settings; shared by the client and its parts.
+pub(crate) struct Sites {
+    conn: Conn,
+    shards: Shards,
+    settings: String,
+    server: String,
+}
+
+impl Sites {
+    /// The namespace's `shards` on `conn`, with `settings` (ARGV[1] of every script that
+    /// writes), on the server named `server` in errors (password hidden).
+    pub(crate) fn new(conn: Conn, shards: Shards, settings: String, server: String) -> Self {
+        Self {
+            conn,
+            shards,
+            settings,
+            server,
+        }
+    }
+
+    /// Where a script for shard `shard` goes.
+    pub(crate) fn site(&self, shard: usize) -> Site<'_> {
+        Site {
+            conn: &self.conn,
+            prefix: self.shards.get(shard).prefix(),
+            settings: &self.settings,
+            server: &self.server,
+        }
+    }
+
+    /// The namespace's shards.
+    pub(crate) fn shards(&self) -> &Shards {
+        &self.shards
+    }
+
+    /// The command connection (clones share its socket).
+    pub(crate) fn conn(&self) -> Conn {
+        self.conn.clone()
+    }
+
+    /// The server, for errors (password hidden).
+    pub(crate) fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// A failure, naming the server when it is a command's that names none yet.
+    pub(crate) fn at_server(&self, error: impl Into<Error>) -> Error {
+        error.into().at(Some(&self.server))
+    }
+}
 
 /// Where a script call goes: one shard (its key prefix) on a connection, with the client's
 /// settings, and the server to name in errors.

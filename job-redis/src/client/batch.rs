@@ -8,10 +8,9 @@ use job_core::{Inserted, NewJob};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::Result;
-use crate::conn::Conn;
-use crate::keys::{Shards, group_by_shard};
+use crate::keys::group_by_shard;
 use crate::reply::Reply;
-use crate::scripts::{self, Site, run_lengths, weight};
+use crate::scripts::{self, Sites, run_lengths, weight};
 
 /// The most jobs one coalesced call carries.
 const BATCH: usize = 500;
@@ -30,15 +29,10 @@ pub(crate) struct Batcher {
 }
 
 impl Batcher {
-    pub(crate) fn start(
-        conn: Conn,
-        shards: Arc<Shards>,
-        settings: Arc<str>,
-        server: String,
-        inline_max: usize,
-    ) -> Self {
+    /// Starts the task that sends the batches; `inline_max` is `Config::inline_args_max`.
+    pub(crate) fn start(sites: Arc<Sites>, inline_max: usize) -> Self {
         let (queue, pending) = mpsc::unbounded_channel();
-        tokio::spawn(run(conn, shards, settings, server, inline_max, pending));
+        tokio::spawn(run(sites, inline_max, pending));
         Self { queue }
     }
 
@@ -53,14 +47,7 @@ impl Batcher {
     }
 }
 
-async fn run(
-    conn: Conn,
-    shards: Arc<Shards>,
-    settings: Arc<str>,
-    server: String,
-    inline_max: usize,
-    mut queue: mpsc::UnboundedReceiver<Pending>,
-) {
+async fn run(sites: Arc<Sites>, inline_max: usize, mut queue: mpsc::UnboundedReceiver<Pending>) {
     let mut calls = tokio::task::JoinSet::new();
     let mut batch = Vec::with_capacity(BATCH);
     while queue.recv_many(&mut batch, BATCH).await > 0 {
@@ -78,12 +65,7 @@ async fn run(
         for (shard, group) in group_by_shard(batch.drain(..), |pending| pending.shard) {
             // Heavy rows (resources, unique keys) split a group, so no call runs long.
             for run in split_by_weight(group, inline_max) {
-                let to = Target {
-                    prefix: shards.get(shard).prefix().to_owned(),
-                    settings: Arc::clone(&settings),
-                    server: server.clone(),
-                };
-                calls.spawn(send(conn.clone(), to, run));
+                calls.spawn(send(Arc::clone(&sites), shard, run));
             }
         }
     }
@@ -99,23 +81,10 @@ fn split_by_weight(mut group: Vec<Pending>, inline_max: usize) -> Vec<Vec<Pendin
         .collect()
 }
 
-/// Where a batch goes: its shard, with the client's settings, on its server.
-struct Target {
-    prefix: String,
-    settings: Arc<str>,
-    server: String,
-}
-
 /// Inserts one batch and answers each of its callers.
-async fn send(conn: Conn, to: Target, batch: Vec<Pending>) {
+async fn send(sites: Arc<Sites>, shard: usize, batch: Vec<Pending>) {
     let jobs: Vec<&NewJob> = batch.iter().map(|pending| &pending.job).collect();
-    let site = Site {
-        conn: &conn,
-        prefix: &to.prefix,
-        settings: &to.settings,
-        server: &to.server,
-    };
-    let answers = scripts::insert(site, false, &jobs).await;
+    let answers = scripts::insert(sites.site(shard), false, &jobs).await;
     drop(jobs);
     match answers {
         Ok(rows) => {
