@@ -3,13 +3,14 @@
 -- ARGV[1] id
 -- returns: {} when missing, else {fields (flat HGETALL), args (or false), history (list),
 --          served (when a worker last asked for the job's type, ms, from `seen`; or false)}
+--@include keys
 local id = ARGV[1]
-local fields = redis.call('HGETALL', P .. 'j:' .. id)
+local fields = redis.call('HGETALL', K.job(id))
 if #fields == 0 then
   return {}
 end
-local args = redis.call('GET', P .. 'a:' .. id)
-local history = redis.call('LRANGE', P .. 'e:' .. id, 0, -1)
-local jtype = redis.call('HGET', P .. 'j:' .. id, 't')
-local served = jtype and redis.call('ZSCORE', P .. 'seen', jtype) or false
+local args = redis.call('GET', K.args(id))
+local history = redis.call('LRANGE', K.history(id), 0, -1)
+local jtype = redis.call('HGET', K.job(id), 't')
+local served = jtype and redis.call('ZSCORE', K.seen, jtype) or false
 return { fields, args, history, served }

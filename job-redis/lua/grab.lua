@@ -6,11 +6,14 @@
 -- leases nothing also prunes the retention indexes by a bounded step, so an idle namespace
 -- forgets expired jobs too.
 -- KEYS[1] shard prefix
--- ARGV[1] settings (see common.lua)  ARGV[2] limit  ARGV[3] default lease_ms  ARGV[4] holder (JSON)
+-- ARGV[1] settings (see base.lua)  ARGV[2] limit  ARGV[3] default lease_ms  ARGV[4] holder (JSON)
 -- ARGV[5] capabilities (comma-separated)  ARGV[6] filter (JSON object, or '')  ARGV[7] window
 -- ARGV[8..] types
 -- returns: {next_wake_ms (-1: none), then per job: id, type, payload, attempt, max_attempts,
 --           token, lease_ms}; records in `seen` that the types were asked for now
+--@include queues
+--@include leases
+--@include finish
 load_settings()
 local limit = int(ARGV[2], 'limit')
 local default_lease = int(ARGV[3], 'lease_ms')
@@ -25,49 +28,48 @@ local now = now_ms()
 local now_s = fmt(now)
 
 -- 1. Expired leases: back to the front of their queue, or failed past the expiry limit.
-local expired = redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', now, 'LIMIT', 0, 100)
+local expired = redis.call('ZRANGEBYSCORE', K.leases, '-inf', now, 'LIMIT', 0, 100)
 local failed = 0
 for _, id in ipairs(expired) do
-  local f = redis.call('HMGET', P .. 'j:' .. id, 's', 't', 'a', 'x', 'p', 'q', 'w', 'rq')
+  local f = redis.call('HMGET', K.job(id), 's', 't', 'a', 'x', 'p', 'q', 'w', 'rq')
   if f[1] ~= 'running' then
-    redis.call('ZREM', P .. 'leases', id)
+    redis.call('ZREM', K.leases, id)
   else
     local attempt = tonumber(f[3]) or 0
-    local expiries = redis.call('HINCRBY', P .. 'j:' .. id, 'x', 1)
-    redis.call('HSET', P .. 'j:' .. id, 'a', attempt - 1)
+    local expiries = redis.call('HINCRBY', K.job(id), 'x', 1)
+    redis.call('HSET', K.job(id), 'a', attempt - 1)
     push_failure(id, now, attempt, 'lease_expired', 'lease expired before the job finished', f[7])
     if expiries > S.max_expiries then
       finish(id, 'failed', now)
       failed = failed + 1
     else
-      redis.call('ZREM', P .. 'leases', id)
-      redis.call('HDEL', P .. 'j:' .. id, 'w')
-      make_ready(id, f[2], f[8], tonumber(f[5]), tonumber(f[6]), true)
+      local job = { jtype = f[2], reqs = f[8], priority = tonumber(f[5]), seq = tonumber(f[6]) }
+      unlease(id, job, now, 0, true)
     end
   end
 end
 
 -- 2. Due delayed jobs: to the back of their queues.
-local due = redis.call('ZRANGEBYSCORE', P .. 'delayed', '-inf', now, 'LIMIT', 0, 200)
+local due = redis.call('ZRANGEBYSCORE', K.delayed, '-inf', now, 'LIMIT', 0, 200)
 for _, id in ipairs(due) do
-  local f = redis.call('HMGET', P .. 'j:' .. id, 's', 't', 'p', 'q', 'rq')
+  local f = redis.call('HMGET', K.job(id), 's', 't', 'p', 'q', 'rq')
   if f[1] == 'delayed' then
     -- Into its queue first: a queue key of the wrong type fails here, leaving the job delayed.
     make_ready(id, f[2], f[5], tonumber(f[3]), tonumber(f[4]))
   end
-  redis.call('ZREM', P .. 'delayed', id)
+  redis.call('ZREM', K.delayed, id)
 end
 
 -- 3. Resources whose heads a call before could not all check (too many failing at once).
-local checks = redis.call('ZRANGE', P .. 'rv', 0, 9)
+local checks = redis.call('ZRANGE', K.rv, 0, 9)
 for _, rk in ipairs(checks) do
   if heads_left <= 0 then
     break
   end
-  redis.call('ZREM', P .. 'rv', rk)
+  redis.call('ZREM', K.rv, rk)
   promote_head(rk, now)
 end
-local checks_left = #checks > 0 and redis.call('EXISTS', P .. 'rv') == 1
+local checks_left = #checks > 0 and redis.call('EXISTS', K.rv) == 1
 
 -- 4. The queues this caller may take: each type, plus each of its requirement sets that the
 --    capabilities cover. A requirement set whose queue is empty is forgotten (a job of its
@@ -80,11 +82,11 @@ local queues = {}
 for i = FIRST_TYPE, #ARGV do
   local jtype = ARGV[i]
   queues[#queues + 1] = jtype
-  for _, reqs in ipairs(redis.call('SMEMBERS', P .. 'q:' .. jtype)) do
+  for _, reqs in ipairs(redis.call('SMEMBERS', K.sets(jtype))) do
     local queue = queue_of(jtype, reqs)
-    if redis.call('EXISTS', P .. 'l:' .. queue, P .. 'r:' .. queue) == 0 then
-      redis.call('SREM', P .. 'q:' .. jtype, reqs)
-      redis.call('DEL', P .. 'w:' .. queue)
+    if redis.call('EXISTS', K.list(queue), K.ready(queue)) == 0 then
+      redis.call('SREM', K.sets(jtype), reqs)
+      redis.call('DEL', K.wake(queue))
     else
       local ok = true
       for need in string.gmatch(reqs, '[^,]+') do
@@ -104,7 +106,7 @@ local picked = {}
 local function load_heads()
   local heads = {}
   for _, queue in ipairs(queues) do
-    local head = redis.call('ZRANGE', P .. 'r:' .. queue, 0, 0, 'WITHSCORES')
+    local head = redis.call('ZRANGE', K.ready(queue), 0, 0, 'WITHSCORES')
     if head[1] then
       heads[#heads + 1] = { queue = queue, score = tonumber(head[2]) }
     end
@@ -131,7 +133,7 @@ local function merge_sets(heads, bound, want)
         second = head.score
       end
     end
-    local key = P .. 'r:' .. heads[best].queue
+    local key = K.ready(heads[best].queue)
     local below = second == math.huge and '+inf' or ('(' .. fmt(second))
     local ids = redis.call('ZRANGEBYSCORE', key, '-inf', below, 'LIMIT', 0, want - #picked)
     if #ids == 0 then
@@ -156,7 +158,7 @@ local function take_lists(want)
   local active, broken = {}, nil
   local start = 0
   if #queues > 1 then
-    start = tonumber(redis.call('GET', P .. 'seq') or '0') % #queues
+    start = tonumber(redis.call('GET', K.seq) or '0') % #queues
   end
   for i = 1, #queues do
     active[i] = queues[(start + i - 1) % #queues + 1]
@@ -169,7 +171,7 @@ local function take_lists(want)
       if n == 0 then
         break
       end
-      local ids = redis.pcall('LPOP', P .. 'l:' .. queue, n)
+      local ids = redis.pcall('LPOP', K.list(queue), n)
       if type(ids) == 'table' and ids.err then
         -- Not a list (a stray write): skip it, so the other queues are still served.
         broken = broken or { queue = queue, err = ids.err }
@@ -190,7 +192,7 @@ end
 local function take_filtered(want)
   local function matches(id)
     for name, value in pairs(filter) do
-      if redis.call('HGET', P .. 'j:' .. id, '@' .. name) ~= tostring(value) then
+      if redis.call('HGET', K.job(id), '@' .. name) ~= tostring(value) then
         return false
       end
     end
@@ -199,7 +201,7 @@ local function take_filtered(want)
   local share = math.max(1, math.floor(window / math.max(1, #queues)))
   local candidates = {}
   for _, queue in ipairs(queues) do
-    local rows = redis.call('ZRANGE', P .. 'r:' .. queue, 0, share - 1, 'WITHSCORES')
+    local rows = redis.call('ZRANGE', K.ready(queue), 0, share - 1, 'WITHSCORES')
     local taken = 0
     for j = 1, #rows, 2 do
       if taken < want and matches(rows[j]) then
@@ -208,7 +210,7 @@ local function take_filtered(want)
       end
     end
     local rest = share - #rows / 2
-    local ids = rest > 0 and redis.call('LRANGE', P .. 'l:' .. queue, 0, rest - 1) or {}
+    local ids = rest > 0 and redis.call('LRANGE', K.list(queue), 0, rest - 1) or {}
     taken = 0
     for j, id in ipairs(ids) do
       if taken < want and matches(id) then
@@ -221,9 +223,9 @@ local function take_filtered(want)
   for i = 1, math.min(want, #candidates) do
     local c = candidates[i]
     if c.list then
-      redis.call('LREM', P .. 'l:' .. c.queue, 1, c.id)
+      redis.call('LREM', K.list(c.queue), 1, c.id)
     else
-      redis.call('ZREM', P .. 'r:' .. c.queue, c.id)
+      redis.call('ZREM', K.ready(c.queue), c.id)
     end
     picked[#picked + 1] = c
   end
@@ -237,11 +239,11 @@ local deadlines = {} -- score, id, score, id, ...: one ZADD to `leases` for the 
 local function lease_picked()
   local ready = {}
   for _, c in ipairs(picked) do
-    local f = redis.call('HMGET', P .. 'j:' .. c.id, 's', 'd', 'm', 'l', 't', 'uw', 'uk', 'a', 'sk')
+    local f = redis.call('HMGET', K.job(c.id), 's', 'd', 'm', 'l', 't', 'uw', 'uk', 'a', 'sk')
     if f[9] then
       -- An entry a cancel left behind (the job was retried since, or not): skip it.
-      if redis.call('HINCRBY', P .. 'j:' .. c.id, 'sk', -1) <= 0 then
-        redis.call('HDEL', P .. 'j:' .. c.id, 'sk')
+      if redis.call('HINCRBY', K.job(c.id), 'sk', -1) <= 0 then
+        redis.call('HDEL', K.job(c.id), 'sk')
       end
     elseif f[1] == 'ready' then
       ready[#ready + 1] = { id = c.id, f = f }
@@ -250,14 +252,14 @@ local function lease_picked()
   if #ready == 0 then
     return 0
   end
-  local last = redis.call('INCRBY', P .. 'seq', #ready)
+  local last = redis.call('INCRBY', K.seq, #ready)
   for i, r in ipairs(ready) do
     local id, f = r.id, r.f
     local token = last - #ready + i
     local attempt = (tonumber(f[8]) or 0) + 1
     local lease = tonumber(f[4]) or 0
     if lease <= 0 then lease = default_lease end
-    redis.call('HSET', P .. 'j:' .. id, 's', 'running', 'tk', token, 'w', holder, 'st', now_s, 'a', attempt)
+    redis.call('HSET', K.job(id), 's', 'running', 'tk', token, 'w', holder, 'st', now_s, 'a', attempt)
     deadlines[#deadlines + 1] = fmt(now + lease)
     deadlines[#deadlines + 1] = id
     if f[6] == 'q' then
@@ -265,7 +267,7 @@ local function lease_picked()
     end
     local payload = f[2]
     if not payload then
-      payload = redis.call('GET', P .. 'a:' .. id) or ''
+      payload = redis.call('GET', K.args(id)) or ''
     end
     local n = #out
     out[n + 1], out[n + 2], out[n + 3], out[n + 4] = id, f[5], payload, attempt
@@ -299,11 +301,11 @@ for _ = 1, 4 do
     break
   end
 end
-sliced('ZADD', P .. 'leases', deadlines)
+sliced('ZADD', K.leases, deadlines)
 -- Jobs already popped are leased, never dropped (Lua does not roll back); with none leased,
 -- nothing was written since the reads but skipped entries, so the grab is refused, naming the key.
 if broken and leased == 0 then
-  local key = P .. 'l:' .. broken.queue
+  local key = K.list(broken.queue)
   local kind = redis.call('TYPE', key).ok
   return error({ err = kind == 'list' and broken.err
     or ('ERR job: key `' .. key .. '` is a ' .. kind .. ', expected a list') })
@@ -313,8 +315,8 @@ end
 --    tell the caller when the next delayed job, lease or retention expiry falls due (at once
 --    while resource checks are left over).
 for _, queue in ipairs(queues) do
-  if redis.call('EXISTS', P .. 'l:' .. queue, P .. 'r:' .. queue) > 0 then
-    redis.call('ZADD', P .. 'w:' .. queue, 0, 'r')
+  if redis.call('EXISTS', K.list(queue), K.ready(queue)) > 0 then
+    redis.call('ZADD', K.wake(queue), 0, 'r')
   end
 end
 local next_at = nil
@@ -324,7 +326,7 @@ local function sooner(at)
   end
 end
 for _, index in ipairs({ 'delayed', 'leases' }) do
-  local first = redis.call('ZRANGE', P .. index, 0, 0, 'WITHSCORES')
+  local first = redis.call('ZRANGE', K[index], 0, 0, 'WITHSCORES')
   sooner(tonumber(first[2]))
 end
 if checks_left then
@@ -345,8 +347,8 @@ if leased == 0 then
   end
   sooner(next_expiry('done'))
   sooner(next_expiry('failed'))
-  local stale = redis.call('ZRANGEBYSCORE', P .. 'seen', '-inf', fmt(now - 30 * 86400000), 'LIMIT', 0, 100)
-  sliced('ZREM', P .. 'seen', stale)
+  local stale = redis.call('ZRANGEBYSCORE', K.seen, '-inf', fmt(now - 30 * 86400000), 'LIMIT', 0, 100)
+  sliced('ZREM', K.seen, stale)
 end
 if next_at then
   out[1] = math.max(0, next_at - now)
@@ -359,5 +361,5 @@ for i = FIRST_TYPE, #ARGV do
   seen[#seen + 1] = now_s
   seen[#seen + 1] = ARGV[i]
 end
-sliced('ZADD', P .. 'seen', seen)
+sliced('ZADD', K.seen, seen)
 return out

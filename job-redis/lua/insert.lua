@@ -3,13 +3,14 @@
 -- a resource that will not exist, or whose keys hold another type, is refused, and with it the
 -- whole batch when atomic.
 -- KEYS[1] shard prefix
--- ARGV[1] settings (see common.lua)
+-- ARGV[1] settings (see base.lua)
 -- ARGV[2] atomic: 1 for all-or-nothing (a refused row refuses the batch), 0 for independent rows
 --         (a batch of unrelated callers' jobs)  ARGV[3] count  ARGV[4..] count rows of 9
---         (see common.lua)
+--         (see rows.lua)
 -- returns: {'ok', per row 'new' | 'exists' | 'dup:<id>' | 'refused:<resource>' |
 --          'badkey:<message>'} or {'refused', row index, resource} (atomic only; a wrong key
 --          type in an atomic batch is an error)
+--@include rows
 load_settings()
 local atomic = ARGV[2] == '1'
 local rows = read_rows(4, int(ARGV[3], 'count'))

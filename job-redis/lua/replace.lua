@@ -6,10 +6,13 @@
 -- the rest goes through; a child that needs a resource that will not exist refuses the whole
 -- REPLACE (nothing changes).
 -- KEYS[1] shard prefix
--- ARGV[1] settings (see common.lua)  ARGV[2] id  ARGV[3] token  ARGV[4] count
--- ARGV[5..] count rows of 9 (see common.lua); a row whose extras name a `home` shard prefix goes
+-- ARGV[1] settings (see base.lua)  ARGV[2] id  ARGV[3] token  ARGV[4] count
+-- ARGV[5..] count rows of 9 (see rows.lua); a row whose extras name a `home` shard prefix goes
 -- to `outbox` as `[home, row]` instead
 -- returns: {'ok', per child 'new' | 'exists' | 'dup:<id>'}, {'lost'} or {'refused', index, resource}
+--@include rows
+--@include leases
+--@include finish
 load_settings()
 local id, token = ARGV[2], ARGV[3]
 local count = int(ARGV[4], 'count')
@@ -17,7 +20,7 @@ local rows = read_rows(5, count)
 if not held(id, token) then
   return { 'lost' }
 end
-local parent = redis.call('HMGET', P .. 'j:' .. id, 'rk', 'fx')
+local parent = redis.call('HMGET', K.job(id), 'rk', 'fx')
 local rk, fx = parent[1], parent[2]
 local pred = {}
 if rk then
@@ -50,7 +53,7 @@ local heads = {}
 local seq, woken = take_seqs(#here), {}
 local now_s = fmt(now)
 for _, row in ipairs(away) do
-  redis.call('RPUSH', P .. 'outbox', cjson.encode({ row.home, row.raw }))
+  redis.call('RPUSH', K.outbox, cjson.encode({ row.home, row.raw }))
 end
 local dups = {}
 for i, entry in ipairs(plan) do
@@ -67,7 +70,7 @@ for i, entry in ipairs(plan) do
 end
 if #heads > 0 then
   -- In order, just ahead of the parent (the head), which leaves below.
-  local top = tonumber(redis.call('ZRANGE', P .. 'res:' .. rk, 0, 0, 'WITHSCORES')[2]) or 0
+  local top = tonumber(redis.call('ZRANGE', K.fifo(rk), 0, 0, 'WITHSCORES')[2]) or 0
   local positions, effects = {}, {}
   for i, row in ipairs(heads) do
     local pos = fmt(top - #heads + i - 1)
@@ -76,14 +79,14 @@ if #heads > 0 then
       effects[#effects + 1], effects[#effects + 2] = pos, row.id
     end
   end
-  sliced('ZADD', P .. 'res:' .. rk, positions)
-  sliced('ZADD', P .. 'rfx:' .. rk, effects)
+  sliced('ZADD', K.fifo(rk), positions)
+  sliced('ZADD', K.effects(rk), effects)
 end
 if #dups > 0 then
   -- Children that were not stored because another live job holds their key: kept on the
   -- parent (the first 100), for DETAILS.
   local kept = { unpack(dups, 1, math.min(#dups, 100)) }
-  redis.call('HSET', P .. 'j:' .. id, 'cd', cjson.encode(kept))
+  redis.call('HSET', K.job(id), 'cd', cjson.encode(kept))
 end
 wake(woken)
 finish(id, 'completed', now)

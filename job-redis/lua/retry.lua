@@ -2,12 +2,15 @@
 -- resource's FIFO), with fresh attempt, lease-expiry and defer counts; its failure history
 -- stays. It claims its unique key again when no other live job holds it.
 -- KEYS[1] shard prefix
--- ARGV[1] settings (see common.lua)  ARGV[2] id
+-- ARGV[1] settings (see base.lua)  ARGV[2] id
 -- returns: 'ok', 'missing', {'refused', type, resource} (it needs a resource that will not
 --          exist), or the state that prevents it
+--@include queues
+--@include resources
+--@include finish
 load_settings()
 local id = ARGV[2]
-local key = P .. 'j:' .. id
+local key = K.job(id)
 local f = redis.call('HMGET', key, 's', 't', 'p', 'rq', 'rk', 'fx', 'uk')
 if not f[1] then
   return 'missing'
@@ -20,13 +23,13 @@ if rk and (fx == 'update' or fx == 'delete') and not predicted(rk) then
   return {'refused', f[2], rk}
 end
 local now = now_ms()
-redis.call('ZREM', P .. 'failed', id)
-redis.call('ZREM', P .. 'done', id)
-local seq = redis.call('INCR', P .. 'seq')
+redis.call('ZREM', K.failed, id)
+redis.call('ZREM', K.done, id)
+local seq = redis.call('INCR', K.seq)
 redis.call('HSET', key, 'a', 0, 'x', 0, 'df', 0, 'q', seq)
 redis.call('HDEL', key, 'f', 'r', 'ra')
-if ukey and not redis.call('HGET', P .. 'uniq', ukey) then
-  redis.call('HSET', P .. 'uniq', ukey, id)
+if ukey and not redis.call('HGET', K.uniq, ukey) then
+  redis.call('HSET', K.uniq, ukey, id)
 end
 if rk and not join_resource(id, rk, fx, seq) then
   redis.call('HSET', key, 's', 'blocked')

@@ -1,5 +1,73 @@
-//! The key layout: the only place key names are spelled (scripts build the same names from the
-//! shard prefix; `docs/key-layout.md` lists them all).
+//! The key layout: the only place in Rust where key names are spelled. The scripts spell them
+//! once too, in `lua/include/keys.lua`; a test pins the two lists together, and
+//! `docs/key-layout.md` describes every key.
+
+/// Every key suffix of a shard: after the shard prefix, then a job id, queue, type or resource
+/// for the per-item keys (those ending in `:`). Rust reads only a few of them; the rest are
+/// listed so the layout is whole here.
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) mod suffix {
+    /// hash: a job's fields.
+    pub(crate) const JOB: &str = "j:";
+    /// string: a job's arguments, when kept apart from its hash.
+    pub(crate) const ARGS: &str = "a:";
+    /// list: a job's failure records.
+    pub(crate) const HISTORY: &str = "e:";
+    /// list: a queue's ready priority-0 jobs, FIFO.
+    pub(crate) const LIST: &str = "l:";
+    /// zset: a queue's ready prioritized jobs.
+    pub(crate) const READY: &str = "r:";
+    /// zset: a queue's wake markers, which blocked workers wait on.
+    pub(crate) const WAKE: &str = "w:";
+    /// set: a type's requirement sets in use.
+    pub(crate) const SETS: &str = "q:";
+    /// zset: a resource's jobs by position.
+    pub(crate) const FIFO: &str = "res:";
+    /// zset: a resource's creates and deletes among them.
+    pub(crate) const EFFECTS: &str = "rfx:";
+    /// zset: running jobs by lease deadline.
+    pub(crate) const LEASES: &str = "leases";
+    /// zset: delayed jobs by run-at.
+    pub(crate) const DELAYED: &str = "delayed";
+    /// zset: completed and cancelled jobs kept, by end time.
+    pub(crate) const DONE: &str = "done";
+    /// zset: failed jobs kept, by end time.
+    pub(crate) const FAILED: &str = "failed";
+    /// string: the counter of sequence numbers and fencing tokens.
+    pub(crate) const SEQ: &str = "seq";
+    /// hash: unique key to the live job that holds it.
+    pub(crate) const UNIQ: &str = "uniq";
+    /// zset: job types by when a worker last asked for them.
+    pub(crate) const SEEN: &str = "seen";
+    /// list: REPLACE children waiting to be forwarded to their shards.
+    pub(crate) const OUTBOX: &str = "outbox";
+    /// zset: ids of forwarded REPLACE children, by when they arrived.
+    pub(crate) const FWD: &str = "fwd";
+    /// set: resources that exist.
+    pub(crate) const RX: &str = "rx";
+    /// hash: resource to the create or delete that left its FIFO without completing.
+    pub(crate) const RC: &str = "rc";
+    /// zset: resources whose blocked heads still need a check.
+    pub(crate) const RV: &str = "rv";
+
+    /// All of them.
+    #[cfg(test)]
+    pub(crate) const ALL: &[&str] = &[
+        JOB, ARGS, HISTORY, LIST, READY, WAKE, SETS, FIFO, EFFECTS, LEASES, DELAYED, DONE, FAILED,
+        SEQ, UNIQ, SEEN, OUTBOX, FWD, RX, RC, RV,
+    ];
+}
+
+/// A job's queue: its type, plus the capabilities it requires (`<type>|gpu,region=eu`), as
+/// `queue_of` in `keys.lua` names it. Each queue has its own ready list, ready set and wake
+/// markers.
+pub(crate) fn queue(job_type: &str, requirements: &str) -> String {
+    if requirements.is_empty() {
+        job_type.to_owned()
+    } else {
+        format!("{job_type}|{requirements}")
+    }
+}
 
 /// One shard of a namespace: a hash tag that holds every key of its jobs, so one script can
 /// touch all of them atomically, on a single Redis or a Cluster alike.
@@ -28,38 +96,49 @@ impl Shard {
         &self.prefix
     }
 
-    /// `w:<type>`: the wake markers blocked workers wait on.
-    pub(crate) fn wake(&self, job_type: &str) -> String {
-        format!("{}w:{job_type}", self.prefix)
+    /// The shard's key with `suffix` (one of [`suffix`]) and `item` after it.
+    fn key(&self, suffix: &str, item: &str) -> String {
+        format!("{}{suffix}{item}", self.prefix)
     }
 
-    /// `q:<type>`: the requirement sets in use for a type (each has its own queue,
-    /// `l:<type>|<set>` and `r:<type>|<set>`, and markers `w:<type>|<set>`).
+    /// `j:<id>`: a job's fields.
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
+    pub(crate) fn job(&self, id: &str) -> String {
+        self.key(suffix::JOB, id)
+    }
+
+    /// `w:<queue>`: the wake markers blocked workers wait on.
+    pub(crate) fn wake(&self, queue: &str) -> String {
+        self.key(suffix::WAKE, queue)
+    }
+
+    /// `q:<type>`: the requirement sets in use for a type (each has its own queue; see
+    /// [`queue`]).
     pub(crate) fn requirement_sets(&self, job_type: &str) -> String {
-        format!("{}q:{job_type}", self.prefix)
+        self.key(suffix::SETS, job_type)
     }
 
-    /// `l:<type>`: the ready list of a type (its priority-0 jobs, FIFO).
+    /// `l:<queue>`: the ready list of a queue (its priority-0 jobs, FIFO).
     #[cfg_attr(not(feature = "testing"), allow(dead_code))]
-    pub(crate) fn ready_list(&self, job_type: &str) -> String {
-        format!("{}l:{job_type}", self.prefix)
+    pub(crate) fn ready_list(&self, queue: &str) -> String {
+        self.key(suffix::LIST, queue)
     }
 
-    /// `r:<type>`: the ready set of a type (its prioritized jobs).
+    /// `r:<queue>`: the ready set of a queue (its prioritized jobs).
     #[cfg_attr(not(feature = "testing"), allow(dead_code))]
-    pub(crate) fn ready(&self, job_type: &str) -> String {
-        format!("{}r:{job_type}", self.prefix)
+    pub(crate) fn ready(&self, queue: &str) -> String {
+        self.key(suffix::READY, queue)
     }
 
     /// `outbox`: REPLACE children waiting to be forwarded to their own shards.
     pub(crate) fn outbox(&self) -> String {
-        format!("{}outbox", self.prefix)
+        self.key(suffix::OUTBOX, "")
     }
 
     /// `delayed`: jobs waiting for their start time or their next attempt.
     #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     pub(crate) fn delayed(&self) -> String {
-        format!("{}delayed", self.prefix)
+        self.key(suffix::DELAYED, "")
     }
 }
 
@@ -148,6 +227,40 @@ mod tests {
         assert_eq!(shard.ready_list("mail.send"), "app:{0}:l:mail.send");
         assert_eq!(shard.delayed(), "app:{0}:delayed");
         assert_eq!(shard.requirement_sets("render"), "app:{0}:q:render");
+        assert_eq!(shard.job("01J"), "app:{0}:j:01J");
+        assert_eq!(shard.outbox(), "app:{0}:outbox");
+    }
+
+    /// The suffixes `lua/include/keys.lua` spells: each `P .. '<suffix>'`, and each value of
+    /// its `SHARD_KEYS` table.
+    fn lua_suffixes() -> Vec<String> {
+        let lua = include_str!("../lua/include/keys.lua");
+        let quoted = |text: &str| text.split('\'').nth(1).map(str::to_owned);
+        let mut found: Vec<String> = lua
+            .split("P .. '")
+            .skip(1)
+            .filter_map(|rest| rest.split('\'').next().map(str::to_owned))
+            .collect();
+        let table = lua
+            .split("local SHARD_KEYS = {")
+            .nth(1)
+            .and_then(|rest| rest.split("\n}").next())
+            .unwrap_or_default();
+        found.extend(table.lines().filter_map(|line| {
+            let (_, value) = line.split_once('=')?;
+            quoted(value)
+        }));
+        found.sort();
+        found
+    }
+
+    #[test]
+    fn lua_and_rust_name_the_same_keys() {
+        let mut rust: Vec<String> = suffix::ALL.iter().map(|s| (*s).to_owned()).collect();
+        rust.sort();
+        assert_eq!(lua_suffixes(), rust);
+        assert_eq!(queue("render", ""), "render");
+        assert_eq!(queue("render", "gpu,region=eu"), "render|gpu,region=eu");
     }
 
     #[test]

@@ -123,10 +123,10 @@ impl TestQueue {
     /// Redis errors.
     pub async fn shard_prefix_of(&self, id: JobId) -> Result<Option<String>> {
         let mut conn = self.client.connection();
-        for prefix in self.shard_prefixes() {
-            let stored: bool = conn.exists(format!("{prefix}j:{id}")).await?;
+        for (_, shard) in self.client.shards().iter() {
+            let stored: bool = conn.exists(shard.job(&id.to_string())).await?;
             if stored {
-                return Ok(Some(prefix));
+                return Ok(Some(shard.prefix().to_owned()));
             }
         }
         Ok(None)
@@ -144,7 +144,7 @@ impl TestQueue {
         for (_, shard) in self.client.shards().iter() {
             let sets: Vec<String> = conn.smembers(shard.requirement_sets(J::NAME)).await?;
             let queues = std::iter::once(J::NAME.to_owned())
-                .chain(sets.iter().map(|set| format!("{}|{set}", J::NAME)));
+                .chain(sets.iter().map(|set| crate::keys::queue(J::NAME, set)));
             for queue in queues {
                 let listed: Vec<String> = conn.lrange(shard.ready_list(&queue), 0, -1).await?;
                 let prioritized: Vec<String> = conn.zrange(shard.ready(&queue), 0, -1).await?;

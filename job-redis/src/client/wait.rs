@@ -11,7 +11,7 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, ConnectionAddr, Value};
 
 use crate::conn::{Conn, Opener};
-use crate::keys::Shard;
+use crate::keys::{self, Shard};
 use crate::reply::Reply;
 use crate::scripts::Sites;
 use crate::{Error, Result};
@@ -246,7 +246,7 @@ impl Waits {
                     .split(',')
                     .all(|need| grab.capabilities.iter().any(|c| c == need))
                 {
-                    keys.push(shard.wake(&format!("{job_type}|{requirements}")));
+                    keys.push(shard.wake(&keys::queue(job_type, &requirements)));
                 }
             }
         }

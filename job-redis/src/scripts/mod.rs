@@ -3,9 +3,9 @@
 //! prefix; every script that writes takes the client's settings as ARGV[1] (see
 //! `Config::script_settings`).
 //!
-//! Each Lua file has the shared helpers of `common.lua` prepended, and those of `rows.lua` for
-//! the scripts that insert jobs (a script defines every helper it is given on every call: the
-//! fewer, the cheaper). `Script::invoke_async` reloads a script on NOSCRIPT and retries once,
+//! Each Lua file lists the shared parts it uses (`--@include <part>`, from `lua/include/`), and
+//! is loaded with them prepended (see [`source`]): a script defines every helper it is given on
+//! every call, so it is given only what it uses. `Script::invoke_async` reloads a script on NOSCRIPT and retries once,
 //! so a `SCRIPT FLUSH` or a restarted Redis costs a round trip; only a second flush landing
 //! between that reload and the retry surfaces as an error (which the worker retries).
 
@@ -26,47 +26,36 @@ use crate::{Error, Result};
 
 mod details;
 mod rows;
+mod source;
 
 pub(crate) use self::rows::{MAX_REPLACE_WEIGHT, MAX_ROWS, by_weight, run_lengths, weight};
 
 macro_rules! script {
     ($name:ident, $file:literal) => {
-        script!($name, $file, "#!lua\n", "");
+        script!($name, $file, "#!lua");
     };
     ($name:ident, $file:literal, $shebang:literal) => {
-        script!($name, $file, $shebang, "");
-    };
-    ($name:ident, $file:literal, $shebang:literal, $rows:expr) => {
         static $name: LazyLock<Script> = LazyLock::new(|| {
-            Script::new(concat!(
+            Script::new(&source::assemble(
                 $shebang,
-                include_str!("../../lua/common.lua"),
-                $rows,
-                include_str!(concat!("../../lua/", $file))
+                include_str!(concat!("../../lua/", $file)),
             ))
         });
     };
 }
 
-/// The helpers of the scripts that insert rows.
-macro_rules! rows {
-    () => {
-        include_str!("../../lua/rows.lua")
-    };
-}
-
-script!(INSERT, "insert.lua", "#!lua\n", rows!());
+script!(INSERT, "insert.lua");
 script!(GRAB, "grab.lua");
 script!(COMPLETE, "complete.lua");
 script!(TEMP_FAIL, "temp_fail.lua");
 script!(PERM_FAIL, "perm_fail.lua");
-script!(REPLACE, "replace.lua", "#!lua\n", rows!());
+script!(REPLACE, "replace.lua");
 script!(HEARTBEAT, "heartbeat.lua");
 script!(RELEASE, "release.lua");
 script!(CANCEL, "cancel.lua");
 script!(RETRY, "retry.lua");
-script!(DETAILS, "details.lua", "#!lua flags=no-writes\n");
-script!(RESOURCE, "resource.lua", "#!lua flags=no-writes\n");
+script!(DETAILS, "details.lua", "#!lua flags=no-writes");
+script!(RESOURCE, "resource.lua", "#!lua flags=no-writes");
 
 /// How many ready jobs a filtered grab looks at, over all its queues (an equal share each).
 const FILTER_WINDOW: usize = 1000;

@@ -1,5 +1,10 @@
--- rows.lua: insert rows, for the scripts that insert jobs (insert.lua, replace.lua); loaded after
--- common.lua, whose helpers it uses. Only those scripts pay for defining these functions.
+-- rows.lua: insert rows, for the scripts that insert jobs (insert.lua, replace.lua). Only those
+-- scripts pay for defining these functions.
+--@include keys
+--@include base
+--@include queues
+--@include history
+--@include resources
 
 -- Insert rows: 9 ARGV each: id, type, priority, max_attempts, lease_ms, delay_ms, at_ms,
 -- payload, extras. `extras` is '' for a plain job, else a JSON object with any of: `parent`,
@@ -68,19 +73,19 @@ local function key_problem(row, checked)
   if not row.rk and checked[seen] then
     return nil
   end
-  local bad = type_problem(checked, P .. 'w:' .. queue, 'zset')
-    or (row.priority == 0 and type_problem(checked, P .. 'l:' .. queue, 'list'))
-    or (row.priority ~= 0 and type_problem(checked, P .. 'r:' .. queue, 'zset'))
-    or (row.reqs and type_problem(checked, P .. 'q:' .. row.jtype, 'set'))
-    or (row.reqs and type_problem(checked, P .. 'w:' .. row.jtype, 'zset'))
-    or (delayed and type_problem(checked, P .. 'delayed', 'zset'))
+  local bad = type_problem(checked, K.wake(queue), 'zset')
+    or (row.priority == 0 and type_problem(checked, K.list(queue), 'list'))
+    or (row.priority ~= 0 and type_problem(checked, K.ready(queue), 'zset'))
+    or (row.reqs and type_problem(checked, K.sets(row.jtype), 'set'))
+    or (row.reqs and type_problem(checked, K.wake(row.jtype), 'zset'))
+    or (delayed and type_problem(checked, K.delayed, 'zset'))
     or nil
   if bad then
     return bad
   end
   checked[seen] = true
   if row.rk then
-    return type_problem(checked, P .. 'res:' .. row.rk, 'zset')
+    return type_problem(checked, K.fifo(row.rk), 'zset')
   end
   return nil
 end
@@ -96,7 +101,7 @@ local function plan_rows(rows, pred, atomic, parent)
   -- One EXISTS over every row's key answers the common case (all new) at once.
   local keys = {}
   for i, row in ipairs(rows) do
-    keys[i] = P .. 'j:' .. row.id
+    keys[i] = K.job(row.id)
   end
   local any_stored = false
   for first = 1, #keys, 1000 do
@@ -108,12 +113,12 @@ local function plan_rows(rows, pred, atomic, parent)
     local id = row.id
     -- A forwarded REPLACE child answers `exists` for days after it was first forwarded, even
     -- once it ended and was deleted: a forward repeated after a crash inserts nothing twice.
-    local forwarded = row.home and redis.call('ZSCORE', P .. 'fwd', id)
+    local forwarded = row.home and redis.call('ZSCORE', K.fwd, id)
     if ids[id] or forwarded or (any_stored and redis.call('EXISTS', keys[i]) == 1) then
       plan[i] = { kind = 'exists' }
     else
       local ukey = row.ukey
-      local live = ukey and (uniques[ukey] or redis.call('HGET', P .. 'uniq', ukey))
+      local live = ukey and (uniques[ukey] or redis.call('HGET', K.uniq, ukey))
       if live and live == parent and not uniques[ukey] then
         live = nil
       end
@@ -158,7 +163,7 @@ end
 
 -- Takes `count` sequence numbers at once; returns the first.
 local function take_seqs(count)
-  return redis.call('INCRBY', P .. 'seq', count) - count + 1
+  return redis.call('INCRBY', K.seq, count) - count + 1
 end
 
 -- Adds the jobs gathered per queue in `woken` (queue -> {list = {id, ...}, set = {score, id,
@@ -166,9 +171,9 @@ end
 -- sets each queue's `r` wake marker: once per script, not per job.
 local function wake(woken)
   for queue, batch in pairs(woken) do
-    sliced('RPUSH', P .. 'l:' .. queue, batch.list)
-    sliced('ZADD', P .. 'r:' .. queue, batch.set)
-    redis.call('ZADD', P .. 'w:' .. queue, 0, 'r')
+    sliced('RPUSH', K.list(queue), batch.list)
+    sliced('ZADD', K.ready(queue), batch.set)
+    redis.call('ZADD', K.wake(queue), 0, 'r')
   end
 end
 
@@ -178,10 +183,10 @@ end
 -- starts blocked.
 local function insert_row(row, now, now_s, seq, woken, head_rk)
   local id, jtype, priority = row.id, row.jtype, row.priority
-  local key = P .. 'j:' .. id
+  local key = K.job(id)
   local payload = row.payload
   if row.home then
-    redis.call('ZADD', P .. 'fwd', now_s, id)
+    redis.call('ZADD', K.fwd, now_s, id)
   end
   local inline = #payload <= S.inline_max
   local run_at = now + row.delay
@@ -208,7 +213,7 @@ local function insert_row(row, now, now_s, seq, woken, head_rk)
     if inline then
       put('d', payload)
     else
-      redis.call('SET', P .. 'a:' .. id, payload)
+      redis.call('SET', K.args(id), payload)
     end
     if row.parent then put('pa', row.parent) end
     if reqs then put('rq', reqs) end
@@ -232,7 +237,7 @@ local function insert_row(row, now, now_s, seq, woken, head_rk)
     use_requirements(jtype, reqs)
   end
   if row.ukey then
-    redis.call('HSET', P .. 'uniq', row.ukey, id)
+    redis.call('HSET', K.uniq, row.ukey, id)
   end
   if blocked then
     return
@@ -286,21 +291,21 @@ local FORWARD_MEMORY = 7 * 86400000
 
 -- Forgets forwarded ids older than `FORWARD_MEMORY`, at most 100 per call.
 local function prune_forwarded(now)
-  local old = redis.call('ZRANGEBYSCORE', P .. 'fwd', '-inf', fmt(now - FORWARD_MEMORY), 'LIMIT', 0, 100)
-  sliced('ZREM', P .. 'fwd', old)
+  local old = redis.call('ZRANGEBYSCORE', K.fwd, '-inf', fmt(now - FORWARD_MEMORY), 'LIMIT', 0, 100)
+  sliced('ZREM', K.fwd, old)
 end
 
 -- Stores a forwarded REPLACE child that its shard refuses (it needs a resource that will not
 -- exist, or its keys have the wrong type) as failed for good, with the reason in its history:
 -- its parent has completed, so refusing it would lose it.
 local function store_refused(row, now, now_s, kind, why)
-  local key = P .. 'j:' .. row.id
+  local key = K.job(row.id)
   redis.call('HSET', key, 't', row.jtype, 'q', 0, 'c', now_s, 'm', row.max, 's', 'failed', 'f', now_s,
     'd', row.payload)
   if row.rk then redis.call('HSET', key, 'rk', row.rk) end
   if row.fx then redis.call('HSET', key, 'fx', row.fx) end
   if row.parent then redis.call('HSET', key, 'pa', row.parent) end
   push_failure(row.id, now, 0, kind, why .. ': refused when this REPLACE child reached its shard', nil)
-  redis.call('ZADD', P .. 'failed', now_s, row.id)
-  redis.call('ZADD', P .. 'fwd', now_s, row.id)
+  redis.call('ZADD', K.failed, now_s, row.id)
+  redis.call('ZADD', K.fwd, now_s, row.id)
 end

@@ -1,0 +1,50 @@
+-- base.lua: the Redis clock, argument checks, number formatting, long commands in slices, and
+-- the client's settings.
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function int(value, name)
+  local n = tonumber(value)
+  if n == nil or n ~= math.floor(n) then
+    error('ERR job: argument `' .. name .. '` is not an integer: ' .. tostring(value))
+  end
+  return n
+end
+
+local function fmt(n)
+  return string.format('%.0f', n)
+end
+
+-- Runs `command` [`key`] with `items` as its arguments, 1000 at a time (Lua's stack limits
+-- `unpack`); nothing when `items` is empty.
+local function sliced(command, key, items)
+  for first = 1, #items, 1000 do
+    local last = math.min(first + 999, #items)
+    if key then
+      redis.call(command, key, unpack(items, first, last))
+    else
+      redis.call(command, unpack(items, first, last))
+    end
+  end
+end
+
+-- The client's settings, ARGV[1] of every script that may insert or end jobs: seven integers,
+-- comma-separated:
+-- history cap, completed keep count, completed max age ms, failed keep count, failed max age ms,
+-- max lease expiries, inline args max (bytes). Read once per call by `load_settings`.
+local S = nil
+
+local function load_settings()
+  local v = {}
+  for n in string.gmatch(ARGV[1] or '', '[^,]+') do
+    v[#v + 1] = int(n, 'settings')
+  end
+  if #v ~= 7 then
+    error('ERR job: bad settings `' .. tostring(ARGV[1]) .. '`')
+  end
+  S = { cap = v[1], done_keep = v[2], done_age = v[3], failed_keep = v[4], failed_age = v[5],
+        max_expiries = v[6], inline_max = v[7] }
+end

@@ -1,0 +1,117 @@
+-- finish.lua: ending jobs (into their retention index, or deleted), and retention: how many
+-- ended jobs each index keeps and for how long, pruned in bounded steps.
+--@include keys
+--@include base
+--@include history
+--@include resources
+
+-- Each call prunes what it added to a retention index plus this many, so a backlog drains.
+local PRUNE_EXTRA = 100
+
+-- The count and age (ms) a retention index (`done` or `failed`) keeps.
+local function retention(index)
+  if index == 'failed' then
+    return S.failed_keep, S.failed_age
+  end
+  return S.done_keep, S.done_age
+end
+
+-- Deletes the oldest jobs of a retention index (`done` or `failed`) beyond its count or older
+-- than its age: at most `added + PRUNE_EXTRA` per call, so the index never grows past its count
+-- by more than one call's additions, and a call never runs long. `added` is how many jobs the
+-- calling script put in the index. Returns how many it deleted.
+local function prune(index, now, added)
+  local keep, age = retention(index)
+  if keep <= 0 then
+    return 0 -- such jobs are deleted when they end
+  end
+  local key = K[index]
+  -- Both the surplus and the expired are the lowest-scored entries: one prefix to remove.
+  local n = math.max(redis.call('ZCARD', key) - keep, redis.call('ZCOUNT', key, '-inf', fmt(now - age)))
+  n = math.min(n, added + PRUNE_EXTRA)
+  if n <= 0 then
+    return 0
+  end
+  local ids = redis.call('ZRANGE', key, 0, n - 1)
+  redis.call('ZREMRANGEBYRANK', key, 0, n - 1)
+  local keys = {}
+  for _, id in ipairs(ids) do
+    keys[#keys + 1] = K.job(id)
+    keys[#keys + 1] = K.args(id)
+    keys[#keys + 1] = K.history(id)
+  end
+  sliced('UNLINK', nil, keys)
+  return #ids
+end
+
+-- When the oldest job of a retention index expires (ms), or nil when it keeps none.
+local function next_expiry(index)
+  local keep, age = retention(index)
+  if keep <= 0 then
+    return nil
+  end
+  local first = redis.call('ZRANGE', K[index], 0, 0, 'WITHSCORES')
+  return first[2] and tonumber(first[2]) + age
+end
+
+-- Frees a job's unique key, if the job still owns it.
+local function free_unique(id, ukey)
+  if ukey and redis.call('HGET', K.uniq, ukey) == id then
+    redis.call('HDEL', K.uniq, ukey)
+  end
+end
+
+-- Ends a job that is running, ready, delayed or blocked: out of every live place, into its
+-- retention index (`done` or `failed`), or deleted at once when that index keeps nothing. Frees
+-- its unique key and its resource (recording a completed create or delete). `quiet` skips the
+-- resource (the caller handles it); `f`, when given, is the job's `FINISH_FIELDS`, already read.
+-- With `batch` (from `new_batch`), the lease removal, the deletion and the index entry wait for
+-- the caller's `flush(batch)`, so ending many jobs costs one command each for all of them. A
+-- ready job in a list is not taken out of it: the grab that pops it skips it.
+local FINISH_FIELDS = { 'uk', 'rk', 'fx', 'd', 'e' }
+
+local function new_batch()
+  return { leases = {}, keys = {}, done = {}, failed = {} }
+end
+
+local function flush(batch)
+  sliced('ZREM', K.leases, batch.leases)
+  sliced('DEL', nil, batch.keys)
+  sliced('ZADD', K.done, batch.done)
+  sliced('ZADD', K.failed, batch.failed)
+end
+
+finish = function(id, state, now, f, batch, quiet)
+  local own = batch == nil
+  batch = batch or new_batch()
+  local key = K.job(id)
+  f = f or redis.call('HMGET', key, unpack(FINISH_FIELDS))
+  batch.leases[#batch.leases + 1] = id
+  free_unique(id, f[1])
+  if f[2] and not quiet then
+    leave_resource(id, f[2], f[3], state, now)
+  end
+  if retention(state == 'failed' and 'failed' or 'done') <= 0 then
+    -- Only the keys the job has: its arguments' when not inline, its history's when it has one.
+    local keys = batch.keys
+    keys[#keys + 1] = key
+    if not f[4] then keys[#keys + 1] = K.args(id) end
+    if f[5] then keys[#keys + 1] = K.history(id) end
+  else
+    redis.call('HSET', key, 's', state, 'f', fmt(now))
+    redis.call('HDEL', key, 'w', 'ra')
+    local index = state == 'failed' and batch.failed or batch.done
+    index[#index + 1] = fmt(now)
+    index[#index + 1] = id
+  end
+  if own then
+    flush(batch)
+  end
+end
+
+-- Ends a job as failed for good, with a last failure record, and prunes the failed index.
+local function fail_for_good(id, now, attempt, kind, message, holder)
+  push_failure(id, now, attempt, kind, message, holder)
+  finish(id, 'failed', now)
+  prune('failed', now, 1)
+end
