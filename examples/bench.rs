@@ -15,6 +15,8 @@
 //! bench all                        each of the above once (process at 1, 10, 100)
 //! ```
 //!
+//! `BENCH_LOADING=eval` runs the scripts with `EVALSHA` instead of Redis Functions (`FCALL`).
+//!
 //! It uses the Redis at `BENCH_REDIS_URL` (default `redis://127.0.0.1:6390`), and starts a private
 //! `redis-server` there (no persistence) when none answers; it never uses the shared 6379 unless
 //! told to. Keys live under a fresh namespace, deleted after each scenario.
@@ -29,7 +31,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use job::redis::{Client, Config, Retention};
+use job::redis::{Client, Config, Loading, Retention};
 use job::{Context, Dispatch, Failure, Job, JobId, JobSet, NewJob, Outcome, Run};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -203,6 +205,10 @@ impl Env {
         let config = Config::new()
             .namespace(namespace)
             .keep_completed(Retention::none());
+        let config = match std::env::var("BENCH_LOADING").as_deref() {
+            Ok("eval") => config.loading(Loading::Eval),
+            _ => config,
+        };
         Client::connect_with(&self.url, config).await.unwrap()
     }
 

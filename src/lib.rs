@@ -65,7 +65,7 @@ pub type Worker<S, State> = job_core::Worker<S, State, job_redis::Client>;
 
 /// The Redis backend: the client, its settings and errors.
 pub mod redis {
-    pub use job_redis::{Client, Config, Error, Result, Retention};
+    pub use job_redis::{Client, Config, Error, Loading, Result, Retention};
 }
 
 /// Test support: an isolated namespace per test, `drain()`, and assertions on enqueued jobs.

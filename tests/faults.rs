@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use job::redis::{Client, Config, Error};
+use job::redis::{Client, Config, Error, Loading};
 use job::{Context, Failure, JobId, JobSet, JobState, NewJob, Outcome, Run};
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
@@ -251,10 +251,23 @@ async fn corrupted_job_hash_is_a_protocol_error_not_a_panic() {
 }
 
 #[tokio::test]
+async fn function_flush_while_working_reloads_the_library() {
+    flush_while_working_reloads(Loading::Functions, "FUNCTION").await;
+}
+
+#[tokio::test]
 async fn script_flush_while_working_reloads_scripts() {
-    // On a private Redis: SCRIPT FLUSH would hit every other test on the shared one.
+    flush_while_working_reloads(Loading::Eval, "SCRIPT").await;
+}
+
+/// Flushes the server's scripts (`SCRIPT FLUSH`) or functions (`FUNCTION FLUSH`) again and
+/// again while a worker of a client that runs them as `loading` says drains 200 jobs: each
+/// call that finds its script gone loads it and goes on, so every job runs once.
+async fn flush_while_working_reloads(loading: Loading, flush: &str) {
+    // On a private Redis: a flush would hit every other test on the shared one.
     let redis = PrivateRedis::start().await;
-    let client = connect(&redis, "flush").await;
+    let config = Config::new().namespace("faults:flush").loading(loading);
+    let client = Client::connect_with(&redis.url(), config).await.unwrap();
     let jobs: Vec<NewJob> = (0..200)
         .map(|_| NewJob::new(&Sleepy { millis: 5 }).unwrap())
         .collect();
@@ -278,7 +291,7 @@ async fn script_flush_while_working_reloads_scripts() {
             if runs == 200 {
                 return Some(());
             }
-            let _: () = redis::cmd("SCRIPT")
+            let _: () = redis::cmd(flush)
                 .arg("FLUSH")
                 .query_async(&mut raw)
                 .await

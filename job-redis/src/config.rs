@@ -1,5 +1,7 @@
 use std::time::Duration;
 
+use crate::scripts::Loading;
+
 /// The most shards a namespace may have (each must own a distinct range of cluster slots).
 pub(crate) const MAX_SHARDS: u16 = 1024;
 
@@ -29,6 +31,7 @@ pub struct Config {
     pub(crate) inline_args_max: usize,
     pub(crate) shards: Option<u16>,
     pub(crate) cluster: bool,
+    pub(crate) loading: Loading,
 }
 
 /// How many ended jobs an index keeps, and for how long. Every call that ends jobs deletes the
@@ -78,6 +81,7 @@ impl Config {
             inline_args_max: 48,
             shards: None,
             cluster: false,
+            loading: Loading::default(),
         }
     }
 
@@ -170,6 +174,14 @@ impl Config {
     #[must_use]
     pub fn cluster(mut self, cluster: bool) -> Self {
         self.cluster = cluster;
+        self
+    }
+
+    /// How the client runs its scripts: `EVALSHA` (the default) or Redis Functions (`FCALL`,
+    /// Redis 7.0 or later). See BENCHMARKS.md for how they compare.
+    #[must_use]
+    pub fn loading(mut self, loading: Loading) -> Self {
+        self.loading = loading;
         self
     }
 }

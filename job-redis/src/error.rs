@@ -11,6 +11,15 @@ pub enum Error {
         #[source]
         source: redis::RedisError,
     },
+    /// The Redis server is older than 7.0, the least this crate runs on (script flags, Redis
+    /// Functions); nothing was sent.
+    #[error("Redis at {url} is version {version}; job needs Redis 7.0 or later")]
+    ServerTooOld {
+        /// The server (password hidden).
+        url: String,
+        /// The version it reported (the oldest, on a Cluster).
+        version: String,
+    },
     /// A command failed.
     #[error("redis command failed{}", at(server.as_deref()))]
     Redis {

@@ -231,25 +231,22 @@ mod tests {
         assert_eq!(shard.outbox(), "app:{0}:outbox");
     }
 
-    /// The suffixes `lua/include/keys.lua` spells: each `P .. '<suffix>'`, and each value of
-    /// its `SHARD_KEYS` table.
+    /// The suffixes `lua/include/keys.lua` spells: the values of its `SHARD_KEYS` and
+    /// `ITEM_KEYS` tables.
     fn lua_suffixes() -> Vec<String> {
         let lua = include_str!("../lua/include/keys.lua");
-        let quoted = |text: &str| text.split('\'').nth(1).map(str::to_owned);
-        let mut found: Vec<String> = lua
-            .split("P .. '")
-            .skip(1)
-            .filter_map(|rest| rest.split('\'').next().map(str::to_owned))
-            .collect();
-        let table = lua
-            .split("local SHARD_KEYS = {")
-            .nth(1)
-            .and_then(|rest| rest.split("\n}").next())
-            .unwrap_or_default();
-        found.extend(table.lines().filter_map(|line| {
-            let (_, value) = line.split_once('=')?;
-            quoted(value)
-        }));
+        let mut found = Vec::new();
+        for table in ["local SHARD_KEYS = {", "local ITEM_KEYS = {"] {
+            let body = lua
+                .split(table)
+                .nth(1)
+                .and_then(|rest| rest.split("\n}").next())
+                .unwrap_or_default();
+            found.extend(body.lines().filter_map(|line| {
+                let (_, value) = line.split_once('=')?;
+                value.split('\'').nth(1).map(str::to_owned)
+            }));
+        }
         found.sort();
         found
     }

@@ -24,3 +24,4 @@ pub mod testing;
 pub use client::Client;
 pub use config::{Config, Retention};
 pub use error::{Error, Result};
+pub use scripts::Loading;

@@ -1,4 +1,5 @@
-//! Checks of the Redis server's settings that put jobs at risk, logged by the worker at start.
+//! Checks of the Redis server: its version (at connect), and settings that put jobs at risk
+//! (logged by the worker at start).
 
 use redis::Value;
 use redis::aio::ConnectionLike;
@@ -24,6 +25,37 @@ pub(crate) async fn warnings(conn: &mut impl ConnectionLike) -> Result<Vec<Strin
         .iter()
         .filter_map(|policy| policy_warning(policy))
         .collect())
+}
+
+/// The least Redis version this crate runs on: script flags (`#!lua flags=...`) and Redis
+/// Functions came with 7.0.
+pub(crate) const MIN_REDIS: (u32, u32) = (7, 0);
+
+/// The version of the server (on a Cluster, of its oldest node) when it is older than
+/// [`MIN_REDIS`]; `None` when it is recent enough or does not say (a proxy that hides INFO
+/// fields is given the benefit of the doubt: an old server then fails at its first script).
+pub(crate) async fn too_old(conn: &mut impl ConnectionLike) -> Result<Option<String>> {
+    let info: Value = redis::cmd("INFO").arg("server").query_async(conn).await?;
+    let mut texts = Vec::new();
+    collect_texts(info, &mut texts);
+    Ok(texts
+        .iter()
+        .filter_map(|text| version(text))
+        .filter(|(_, number)| *number < MIN_REDIS)
+        .min_by_key(|(_, number)| *number)
+        .map(|(text, _)| text))
+}
+
+/// The `redis_version` an `INFO` text names, as text and as (major, minor).
+fn version(info: &str) -> Option<(String, (u32, u32))> {
+    let text = info
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("redis_version:"))?
+        .trim();
+    let mut parts = text.split('.').map(|part| part.parse::<u32>().ok());
+    let major = parts.next().flatten()?;
+    let minor = parts.next().flatten().unwrap_or(0);
+    Some((text.to_owned(), (major, minor)))
 }
 
 /// Every text in a reply, however nested (a Cluster's reply maps each node to its text).
@@ -78,6 +110,23 @@ mod tests {
         assert!(warning.contains("noeviction"), "{warning}");
         assert_eq!(policy_warning("noeviction"), None);
         assert_eq!(policy("# Memory\r\nused_memory:1000\r\n"), None);
+    }
+
+    #[test]
+    fn versions_before_7_0_are_too_old() {
+        let info = |v: &str| format!("# Server\r\nredis_version:{v}\r\nredis_mode:standalone\r\n");
+        assert_eq!(version(&info("7.2.4")), Some(("7.2.4".to_owned(), (7, 2))));
+        assert_eq!(
+            version(&info("6.2.14")).map(|v| v.1 < MIN_REDIS),
+            Some(true)
+        );
+        assert_eq!(
+            version(&info("7.0.0")).map(|v| v.1 < MIN_REDIS),
+            Some(false)
+        );
+        assert_eq!(version(&info("10.1")).map(|v| v.1 < MIN_REDIS), Some(false));
+        assert_eq!(version("# Server\r\n"), None);
+        assert_eq!(version(&info("unstable")), None);
     }
 
     #[test]

@@ -29,6 +29,10 @@ use crate::{Client, Config, Error, Result};
 /// The environment variable naming the Redis tests use (default `redis://127.0.0.1:6379`).
 pub const REDIS_URL_VAR: &str = "JOB_TEST_REDIS_URL";
 
+/// The environment variable that runs the tests' clients with `EVALSHA` instead of Redis
+/// Functions (`JOB_TEST_LOADING=eval`; see [`Loading`](crate::Loading)).
+pub const LOADING_VAR: &str = "JOB_TEST_LOADING";
+
 /// A client in a namespace of its own, made for one test and deleted by [`TestQueue::cleanup`].
 #[derive(Debug)]
 pub struct TestQueue {
@@ -68,6 +72,10 @@ impl TestQueue {
         let url =
             std::env::var(REDIS_URL_VAR).unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
         let namespace = format!("test:{name}:{}", JobId::new().to_string().to_lowercase());
+        let config = match std::env::var(LOADING_VAR).as_deref() {
+            Ok("eval") => config.loading(crate::Loading::Eval),
+            _ => config,
+        };
         let client = Client::connect_with(&url, config.namespace(namespace)).await?;
         let mut conn = client.connection();
         // Connecting is lazy in places; make sure Redis really answers before the test goes on.

@@ -3,8 +3,9 @@
 -- `<ns>:{<shard>}:`, so every key a script touches shares one hash tag.
 local P = KEYS[1]
 
--- The keys of the shard itself, built on first use: K.leases, K.delayed, ... (a name not listed
--- here is an error, never a stray key).
+-- The keys of the shard itself (K.leases, K.delayed, ...) and of one job, queue, type or
+-- resource (K.job(id), K.list(queue), ...), built on first use in a call. A name not listed here
+-- is an error, never a stray key.
 local SHARD_KEYS = {
   leases = 'leases',   -- zset: running job ids by lease deadline (ms)
   delayed = 'delayed', -- zset: job ids by run-at (ms)
@@ -19,26 +20,37 @@ local SHARD_KEYS = {
   rc = 'rc',           -- hash: resource -> the create or delete that left without completing
   rv = 'rv',           -- zset: resources whose blocked heads still need a check
 }
-local K = setmetatable({}, { __index = function(keys, name)
-  local suffix = SHARD_KEYS[name]
-  if not suffix then
-    error('ERR job: no shard key named `' .. tostring(name) .. '`')
+local ITEM_KEYS = {
+  job = 'j:',          -- hash: a job's fields
+  args = 'a:',         -- string: a job's arguments kept apart
+  history = 'e:',      -- list: a job's failure records
+  list = 'l:',         -- list: a queue's ready priority-0 jobs, FIFO
+  ready = 'r:',        -- zset: a queue's ready prioritized jobs
+  wake = 'w:',         -- zset: a queue's wake markers, which workers block on
+  sets = 'q:',         -- set: a type's requirement sets in use
+  fifo = 'res:',       -- zset: a resource's jobs by position
+  effects = 'rfx:',    -- zset: a resource's creates and deletes
+}
+local KEY_NAMES = { __index = function(keys, name)
+  local key
+  if ITEM_KEYS[name] then
+    local stem = P .. ITEM_KEYS[name]
+    key = function(item) return stem .. item end
+  elseif SHARD_KEYS[name] then
+    key = P .. SHARD_KEYS[name]
+  else
+    error('ERR job: no key named `' .. tostring(name) .. '`')
   end
-  local key = P .. suffix
   rawset(keys, name, key)
   return key
-end })
+end }
 
--- The keys of one job, one queue, one type or one resource.
-function K.job(id) return P .. 'j:' .. id end          -- hash: the job's fields
-function K.args(id) return P .. 'a:' .. id end         -- string: arguments kept apart
-function K.history(id) return P .. 'e:' .. id end      -- list: failure records
-function K.list(queue) return P .. 'l:' .. queue end   -- list: ready priority-0 jobs, FIFO
-function K.ready(queue) return P .. 'r:' .. queue end  -- zset: ready prioritized jobs
-function K.wake(queue) return P .. 'w:' .. queue end   -- zset: wake markers workers block on
-function K.sets(jtype) return P .. 'q:' .. jtype end   -- set: a type's requirement sets in use
-function K.fifo(rk) return P .. 'res:' .. rk end       -- zset: a resource's jobs by position
-function K.effects(rk) return P .. 'rfx:' .. rk end    -- zset: its creates and deletes
+-- The key helper of a call on the shard with prefix `P` (a library of functions, loaded
+-- without a call, makes its own in each call).
+local function new_keys()
+  return setmetatable({}, KEY_NAMES)
+end
+local K = P and new_keys()
 
 -- A job's queue: its type, plus the capabilities it requires (`<type>|gpu,region=eu`). Each
 -- queue has its own ready list, ready set and wake markers, so a grab never scans jobs it

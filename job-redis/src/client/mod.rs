@@ -19,7 +19,7 @@ use crate::conn::{self, Conn};
 use crate::error::redact;
 use crate::keys::Shards;
 use crate::scripts::{self, Changed, Site, Sites};
-use crate::{Config, Error, Result};
+use crate::{Config, Error, Result, server};
 
 /// A connection to one namespace of a Redis: web apps enqueue through it, workers run jobs
 /// through it (it implements [`Backend`]). Cheap to clone; clones share connections.
@@ -88,12 +88,27 @@ impl Client {
     pub async fn connect_with(url: &str, config: Config) -> Result<Self> {
         check_name(NameKind::Namespace, &config.namespace)?;
         let (conn, opener) = conn::open(url, &config).await?;
+        let too_old = server::too_old(&mut conn.clone())
+            .await
+            .map_err(|error| error.at(Some(&redact(url))))?;
+        if let Some(version) = too_old {
+            return Err(Error::ServerTooOld {
+                url: redact(url),
+                version,
+            });
+        }
         let count = config
             .shards
             .unwrap_or(if conn.is_cluster() { 16 } else { 1 });
         let shards = Shards::new(&config.namespace, count);
         let settings = config.script_settings(shards.len());
-        let sites = Arc::new(Sites::new(conn, shards, settings, redact(url)));
+        let sites = Arc::new(Sites::new(
+            conn,
+            shards,
+            settings,
+            redact(url),
+            config.loading,
+        ));
         Ok(Self {
             inner: Arc::new(Inner {
                 waits: Waits::new(Arc::clone(&sites), opener, config.connection_timeout),

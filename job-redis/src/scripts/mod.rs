@@ -3,11 +3,13 @@
 //! prefix; every script that writes takes the client's settings as ARGV[1] (see
 //! `Config::script_settings`).
 //!
-//! Each Lua file lists the shared parts it uses (`--@include <part>`, from `lua/include/`), and
-//! is loaded with them prepended (see [`source`]): a script defines every helper it is given on
-//! every call, so it is given only what it uses. `Script::invoke_async` reloads a script on NOSCRIPT and retries once,
-//! so a `SCRIPT FLUSH` or a restarted Redis costs a round trip; only a second flush landing
-//! between that reload and the retry surfaces as an error (which the worker retries).
+//! Each Lua file lists the shared parts it uses (`--@include <part>`, from `lua/include/`).
+//! A script runs one of two ways ([`Loading`]): `EVALSHA` of the file with its parts prepended
+//! (a script defines every helper it is given on every call, so it is given only what it uses),
+//! or `FCALL` of a function in one library of every script (the parts defined once, when the
+//! library loads). Either way a script the server lacks (a restart without persistence, a
+//! `SCRIPT FLUSH`, a `FUNCTION FLUSH`) is loaded and the call sent again, once; only a second
+//! flush landing between the two surfaces as an error (which the worker retries).
 
 use std::sync::LazyLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -17,7 +19,7 @@ use job_core::{
     Ack, Completion, Details, FailureNote, Grab, Grabbed, GrabbedJob, Inserted, JobId, JobState,
     Lease, NewJob, Release, ResourceState,
 };
-use redis::{Script, ScriptInvocation, Value};
+use redis::{Cmd, Script, ToRedisArgs, Value};
 
 use crate::conn::Conn;
 use crate::keys::Shards;
@@ -30,32 +32,105 @@ mod source;
 
 pub(crate) use self::rows::{MAX_REPLACE_WEIGHT, MAX_ROWS, by_weight, run_lengths, weight};
 
+/// One script: its name (`lua/<name>.lua`, and its function's in the library), its Lua, and
+/// whether it only reads.
+pub(crate) struct Lua {
+    name: &'static str,
+    body: &'static str,
+    read_only: bool,
+    /// The file with its parts, for `EVALSHA`.
+    script: LazyLock<Script>,
+}
+
 macro_rules! script {
-    ($name:ident, $file:literal) => {
-        script!($name, $file, "#!lua");
-    };
-    ($name:ident, $file:literal, $shebang:literal) => {
-        static $name: LazyLock<Script> = LazyLock::new(|| {
-            Script::new(&source::assemble(
-                $shebang,
-                include_str!(concat!("../../lua/", $file)),
-            ))
-        });
+    ($name:ident, $file:literal, $read_only:literal) => {
+        static $name: Lua = Lua {
+            name: $file,
+            body: include_str!(concat!("../../lua/", $file, ".lua")),
+            read_only: $read_only,
+            script: LazyLock::new(|| {
+                let shebang = if $read_only {
+                    "#!lua flags=no-writes"
+                } else {
+                    "#!lua"
+                };
+                Script::new(&source::assemble(
+                    shebang,
+                    include_str!(concat!("../../lua/", $file, ".lua")),
+                ))
+            }),
+        };
     };
 }
 
-script!(INSERT, "insert.lua");
-script!(GRAB, "grab.lua");
-script!(COMPLETE, "complete.lua");
-script!(TEMP_FAIL, "temp_fail.lua");
-script!(PERM_FAIL, "perm_fail.lua");
-script!(REPLACE, "replace.lua");
-script!(HEARTBEAT, "heartbeat.lua");
-script!(RELEASE, "release.lua");
-script!(CANCEL, "cancel.lua");
-script!(RETRY, "retry.lua");
-script!(DETAILS, "details.lua", "#!lua flags=no-writes");
-script!(RESOURCE, "resource.lua", "#!lua flags=no-writes");
+script!(INSERT, "insert", false);
+script!(GRAB, "grab", false);
+script!(COMPLETE, "complete", false);
+script!(TEMP_FAIL, "temp_fail", false);
+script!(PERM_FAIL, "perm_fail", false);
+script!(REPLACE, "replace", false);
+script!(HEARTBEAT, "heartbeat", false);
+script!(RELEASE, "release", false);
+script!(CANCEL, "cancel", false);
+script!(RETRY, "retry", false);
+script!(DETAILS, "details", true);
+script!(RESOURCE, "resource", true);
+
+/// Every script.
+static ALL: [&Lua; 12] = [
+    &INSERT, &GRAB, &COMPLETE, &TEMP_FAIL, &PERM_FAIL, &REPLACE, &HEARTBEAT, &RELEASE, &CANCEL,
+    &RETRY, &DETAILS, &RESOURCE,
+];
+
+/// Every script as one Redis Functions library, with the version that names it and its
+/// functions (from a hash of the source: each build has its own).
+struct Library {
+    version: String,
+    source: String,
+}
+
+static LIBRARY: LazyLock<Library> = LazyLock::new(|| {
+    let scripts: Vec<(&str, &str, bool)> = ALL
+        .iter()
+        .map(|lua| (lua.name, lua.body, lua.read_only))
+        .collect();
+    let draft = source::library("0", &scripts);
+    let version = Script::new(&draft).get_hash()[..12].to_owned();
+    Library {
+        source: source::library(&version, &scripts),
+        version,
+    }
+});
+
+/// How a client runs its scripts (see [`Config::loading`](crate::Config::loading)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Loading {
+    /// `FCALL` of a function of one library of every script, loaded with `FUNCTION LOAD` on
+    /// every master when a server lacks it: the shared Lua is defined once per load, not on
+    /// every call (measured in BENCHMARKS.md). The library is named `job_<version>`, a hash of
+    /// its source, so clients of different builds share a server safely; an old build's
+    /// library stays until `FUNCTION DELETE` removes it.
+    #[default]
+    Functions,
+    /// `EVALSHA` of each script with the parts it uses, loaded with `SCRIPT LOAD` when a
+    /// server lacks it: for servers where an ACL or a managed service refuses `FUNCTION`.
+    Eval,
+}
+
+/// One call of a script, its arguments being added.
+pub(crate) struct Call {
+    cmd: Cmd,
+    lua: &'static Lua,
+}
+
+impl Call {
+    /// Adds an argument (a value that writes several, such as a slice, adds each).
+    pub(crate) fn arg(&mut self, arg: impl ToRedisArgs) -> &mut Self {
+        self.cmd.arg(arg);
+        self
+    }
+}
 
 /// How many ready jobs a filtered grab looks at, over all its queues (an equal share each).
 const FILTER_WINDOW: usize = 1000;
@@ -69,17 +144,25 @@ pub(crate) struct Sites {
     shards: Shards,
     settings: String,
     server: String,
+    loading: Loading,
 }
 
 impl Sites {
     /// The namespace's `shards` on `conn`, with `settings` (ARGV[1] of every script that
     /// writes), on the server named `server` in errors (password hidden).
-    pub(crate) fn new(conn: Conn, shards: Shards, settings: String, server: String) -> Self {
+    pub(crate) fn new(
+        conn: Conn,
+        shards: Shards,
+        settings: String,
+        server: String,
+        loading: Loading,
+    ) -> Self {
         Self {
             conn,
             shards,
             settings,
             server,
+            loading,
         }
     }
 
@@ -90,6 +173,7 @@ impl Sites {
             prefix: self.shards.get(shard).prefix(),
             settings: &self.settings,
             server: &self.server,
+            loading: self.loading,
         }
     }
 
@@ -122,25 +206,66 @@ pub(crate) struct Site<'a> {
     pub(crate) prefix: &'a str,
     pub(crate) settings: &'a str,
     pub(crate) server: &'a str,
+    pub(crate) loading: Loading,
 }
 
 impl Site<'_> {
-    /// A call of `script` on this shard, with the settings when the script writes.
-    fn call(&self, script: &'static Script, writes: bool) -> ScriptInvocation<'static> {
-        let mut invocation = script.prepare_invoke();
-        invocation.key(self.prefix);
+    /// A call of `lua` on this shard, with the settings when the script writes.
+    fn call(&self, lua: &'static Lua, writes: bool) -> Call {
+        let mut cmd = match self.loading {
+            Loading::Eval => {
+                let mut cmd = redis::cmd("EVALSHA");
+                cmd.arg(lua.script.get_hash());
+                cmd
+            }
+            Loading::Functions => {
+                let mut cmd = redis::cmd("FCALL");
+                cmd.arg(source::function_name(&LIBRARY.version, lua.name));
+                cmd
+            }
+        };
+        cmd.arg(1).arg(self.prefix);
         if writes {
-            invocation.arg(self.settings);
+            cmd.arg(self.settings);
         }
-        invocation
+        Call { cmd, lua }
     }
 
-    async fn run(&self, invocation: &ScriptInvocation<'_>) -> Result<Value> {
+    /// Sends `call`; when the server lacks the script, loads it and sends the call again.
+    async fn run(&self, call: &Call) -> Result<Value> {
         let mut conn = self.conn.clone();
-        invocation
-            .invoke_async(&mut conn)
-            .await
-            .map_err(|error| Error::from(error).at(Some(self.server)))
+        let at = |error: redis::RedisError| Error::from(error).at(Some(self.server));
+        match call.cmd.query_async(&mut conn).await {
+            Err(error) if self.lacks_script(&error) => {
+                self.load(&mut conn, call.lua).await.map_err(at)?;
+                call.cmd.query_async(&mut conn).await.map_err(at)
+            }
+            answer => answer.map_err(at),
+        }
+    }
+
+    /// Whether `error` says the server lacks the script called.
+    fn lacks_script(&self, error: &redis::RedisError) -> bool {
+        match self.loading {
+            Loading::Eval => {
+                error.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript)
+            }
+            Loading::Functions => error.to_string().contains("Function not found"),
+        }
+    }
+
+    /// Loads `lua` (or the library) on every master.
+    async fn load(&self, conn: &mut Conn, lua: &Lua) -> redis::RedisResult<()> {
+        match self.loading {
+            Loading::Eval => lua.script.prepare_invoke().load_async(conn).await.map(drop),
+            Loading::Functions => redis::cmd("FUNCTION")
+                .arg("LOAD")
+                .arg("REPLACE")
+                .arg(&LIBRARY.source)
+                .query_async::<Value>(conn)
+                .await
+                .map(drop),
+        }
     }
 }
 
@@ -340,7 +465,7 @@ pub(crate) async fn retry(site: Site<'_>, id: JobId) -> Result<Changed> {
 
 async fn change(
     site: Site<'_>,
-    script: &'static Script,
+    script: &'static Lua,
     name: &'static str,
     id: JobId,
     ok: &str,

@@ -74,7 +74,7 @@ pub(crate) fn by_weight<T>(items: &[T], weight: impl Fn(&T) -> usize) -> Vec<&[T
 /// Appends one insert row (see `common.lua`: 9 arguments, the rare fields in one JSON object)
 /// to a script call.
 pub(super) fn push_row(
-    invocation: &mut redis::ScriptInvocation<'_>,
+    invocation: &mut super::Call,
     job: &NewJob,
     parent: Option<JobId>,
     home: Option<&str>,

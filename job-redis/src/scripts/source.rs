@@ -1,6 +1,7 @@
 //! A script's source: its body with the shared parts it includes. A line `--@include <part>`
 //! in a script or a part names a file of `lua/include/`; each part comes once, after the parts it
-//! includes itself, and all of them before the body.
+//! includes itself, and all of them before the body. Or every script at once, as one Redis
+//! Functions library: the parts once, each script a function.
 
 /// The shared Lua parts, by the name a `--@include` line gives.
 const PARTS: &[(&str, &str)] = &[
@@ -26,6 +27,43 @@ pub(super) fn assemble(shebang: &str, body: &str) -> String {
     add_includes(body, &mut added, &mut source);
     source.push_str(body);
     source
+}
+
+/// A Redis Functions library of `scripts` (name, body, read-only), for `FUNCTION LOAD`: every
+/// part once, then each script as the function [`function_name`]`(version, name)`, which first
+/// points the parts' per-call state (the keys and arguments, the shard prefix, the key helper,
+/// the settings, the resource-check budget) at its call. `version` names the library and its
+/// functions, so clients of different builds never call each other's code.
+pub(super) fn library(version: &str, scripts: &[(&str, &str, bool)]) -> String {
+    let mut source = format!("#!lua name=job_{version}\nlocal KEYS, ARGV = {{}}, {{}}\n");
+    let every_part: String = PARTS
+        .iter()
+        .map(|(name, _)| format!("{INCLUDE}{name}\n"))
+        .collect();
+    add_includes(&every_part, &mut Vec::new(), &mut source);
+    source.push_str(
+        "local function enter(keys, args)\n  \
+         KEYS, ARGV, P, K, S, heads_left = keys, args, keys[1], nil, nil, 60\n  \
+         K = new_keys()\nend\n",
+    );
+    for (name, body, read_only) in scripts {
+        let flags = if *read_only {
+            ", flags = { 'no-writes' }"
+        } else {
+            ""
+        };
+        source.push_str(&format!(
+            "redis.register_function{{ function_name = '{}'{flags}, callback = function(keys, args)\n\
+             enter(keys, args)\n{body}\nend }}\n",
+            function_name(version, name)
+        ));
+    }
+    source
+}
+
+/// The name of script `name`'s function in the library of `version`.
+pub(super) fn function_name(version: &str, name: &str) -> String {
+    format!("job_{version}_{name}")
 }
 
 /// Appends each part `text` includes that is not `added` yet, after its own includes.
