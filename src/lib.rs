@@ -50,12 +50,24 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use job_core::{
-    Ack, Backend, Backoff, BoxError, Completion, Context, Details, Dispatch, Effect, Error,
-    Failure, FailureKind, FailureNote, FailureRecord, Grab, Grabbed, GrabbedJob, Holder, Inserted,
-    InvalidName, Job, JobId, JobOptions, JobSet, JobState, Lease, NameKind, NewJob, Outcome,
-    ParseJobIdError, Release, ResourceState, Result, Run, Start, UniqueWhile, WorkerConfig,
-    check_name, limits,
+    Backoff, BoxError, Context, Details, Dispatch, Effect, Error, Failure, FailureKind,
+    FailureRecord, Holder, Inserted, InvalidName, Job, JobId, JobOptions, JobSet, JobState, NewJob,
+    Outcome, ParseJobIdError, ResourceState, Result, Run, Start, UniqueWhile, limits,
 };
+
+/// For those who implement a backend, or drive one by hand (the worker does it for you): the
+/// trait with one method per atomic transition, and the values those methods take and answer.
+pub mod backend {
+    pub use job_core::{
+        Ack, Backend, Completion, FailureNote, Grab, Grabbed, GrabbedJob, Lease, Release,
+    };
+}
+
+/// The name rules every job type, resource, unique key, capability, attribute and namespace
+/// follows (the derive checks them at compile time; the client checks them at enqueue).
+pub mod names {
+    pub use job_core::{InvalidName, NameKind, check_name, name_problem};
+}
 
 #[doc(hidden)]
 pub use job_core::__private;

@@ -8,8 +8,9 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use job::backend::{Backend, Grab};
 use job::redis::{Client, Config, Error};
-use job::{Backend, Context, Failure, Grab, JobId, JobSet, JobState, NewJob, Outcome, Run};
+use job::{Context, Failure, JobId, JobSet, JobState, NewJob, Outcome, Run};
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 use support::{PrivateRedis, chain, eventually, holder, queue};
@@ -286,8 +287,8 @@ async fn acl_user_without_script_commands_gets_a_permission_error() {
     let redis = PrivateRedis::start().await;
     let mut raw = private_raw(&redis).await;
     for rules in [
-        ["limited", "on", ">pw", "~*", "+@all", "-evalsha", "-eval"],
-        ["noexists", "on", ">pw", "~*", "+@all", "-exists", "-eval"],
+        ["limited", "on", ">pw", "~*", "+@all", "-fcall", "-evalsha", "-eval"],
+        ["noexists", "on", ">pw", "~*", "+@all", "-exists", "-eval", "-evalsha"],
     ] {
         let _: () = redis::cmd("ACL")
             .arg("SETUSER")
@@ -298,7 +299,7 @@ async fn acl_user_without_script_commands_gets_a_permission_error() {
     }
     let admin = private_client(&redis, None, "acl").await;
 
-    // No EVALSHA: every operation is refused, with a message that says why.
+    // No FCALL (nor EVALSHA): every operation is refused, with a message that says why.
     let limited = private_client(&redis, Some("limited:pw"), "acl").await;
     let job = NewJob::new(&Plain { n: 1 }).unwrap();
     let error = limited.insert(job.clone()).await.unwrap_err();
@@ -311,7 +312,7 @@ async fn acl_user_without_script_commands_gets_a_permission_error() {
         "{text}"
     );
     assert!(
-        text.to_lowercase().contains("noperm") && text.contains("evalsha"),
+        text.to_lowercase().contains("noperm") && text.contains("fcall"),
         "{text}"
     );
     assert!(!text.contains(":pw@"), "the password leaks: {text}");

@@ -6,11 +6,10 @@ mod support;
 
 use std::time::{Duration, SystemTime};
 
+use job::backend::{Backend, Grab};
+use job::names::NameKind;
 use job::redis::{Client, Config, Error};
-use job::{
-    Backend, Context, Failure, FailureKind, Grab, JobOptions, JobSet, NameKind, NewJob, Outcome,
-    Run, limits,
-};
+use job::{Context, Failure, FailureKind, JobOptions, JobSet, NewJob, Outcome, Run, limits};
 use serde::{Deserialize, Serialize};
 use support::{chain, holder, queue, queue_with};
 

@@ -5,7 +5,8 @@ mod support;
 
 use std::time::Duration;
 
-use job::{Ack, Backend, FailureKind, FailureNote, Grab, Inserted, Job, JobState, NewJob, Release};
+use job::backend::{Ack, Backend, FailureNote, Grab, Release};
+use job::{FailureKind, Inserted, Job, JobState, NewJob};
 use serde::{Deserialize, Serialize};
 use support::{holder, queue, queue_with};
 
@@ -37,7 +38,7 @@ async fn grab_one(
     job_type: &str,
     lease: Duration,
     h: &job::Holder,
-) -> job::GrabbedJob {
+) -> job::backend::GrabbedJob {
     let mut grabbed = c.grab(&Grab::new(&[job_type], 1, lease, h)).await.unwrap();
     assert_eq!(grabbed.jobs.len(), 1, "expected one ready `{job_type}` job");
     grabbed.jobs.remove(0)
@@ -255,7 +256,7 @@ async fn expired_lease_goes_to_another_worker_and_the_old_token_is_lost() {
         second.attempt, 1,
         "a lease expiry does not spend an attempt"
     );
-    let stale = job::Completion::new(first.lease, None);
+    let stale = job::backend::Completion::new(first.lease, None);
     assert_eq!(c.complete(&[stale]).await.unwrap(), [Ack::Lost]);
     assert_eq!(c.heartbeat(&[first.lease]).await.unwrap(), [false]);
     let note = FailureNote::new(FailureKind::Retry, "late");
@@ -278,7 +279,7 @@ async fn expired_lease_goes_to_another_worker_and_the_old_token_is_lost() {
         Some(FailureKind::LeaseExpired)
     );
     assert_eq!(
-        c.complete(&[job::Completion::new(second.lease, None)])
+        c.complete(&[job::backend::Completion::new(second.lease, None)])
             .await
             .unwrap(),
         [Ack::Ok]
@@ -313,7 +314,7 @@ async fn heartbeats_keep_the_lease() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(
-        c.complete(&[job::Completion::new(held.lease, None)])
+        c.complete(&[job::backend::Completion::new(held.lease, None)])
             .await
             .unwrap(),
         [Ack::Ok]
@@ -469,7 +470,7 @@ async fn replace_is_atomic_mixes_types_and_refuses_a_stale_token() {
     c.insert(parent.clone()).await.unwrap();
     let h = holder();
     let held = grab_one(c, "test.a", LEASE, &h).await;
-    let stale = job::Lease::new(held.lease.id, held.lease.token - 1, LEASE);
+    let stale = job::backend::Lease::new(held.lease.id, held.lease.token - 1, LEASE);
     let children = vec![
         NewJob::new(&A { n: 2 }).unwrap(),
         NewJob::new(&B { n: 3 }).unwrap(),
@@ -598,7 +599,7 @@ async fn a_completion_repeated_in_one_batch_completes_once() {
     let c = q.client();
     c.insert(NewJob::new(&A { n: 1 }).unwrap()).await.unwrap();
     let held = grab_one(c, "test.a", LEASE, &holder()).await;
-    let done = job::Completion::new(held.lease, None);
+    let done = job::backend::Completion::new(held.lease, None);
     // The second row must see the first one's end.
     assert_eq!(
         c.complete(&[done.clone(), done]).await.unwrap(),

@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use job::backend::{Backend, Grab};
 use job::{
-    Backend, Context, Effect, Failure, FailureKind, Grab, Inserted, Job, JobSet, JobState, NewJob,
-    Outcome, Run,
+    Context, Effect, Failure, FailureKind, Inserted, Job, JobSet, JobState, NewJob, Outcome, Run,
 };
 use serde::{Deserialize, Serialize};
 use support::{eventually, holder, queue};
@@ -321,7 +321,7 @@ async fn a_temporary_failure_keeps_the_head_and_a_permanent_one_releases_it() {
         .unwrap()
         .jobs
         .remove(0);
-    let note = job::FailureNote::new(FailureKind::Retry, "not yet");
+    let note = job::backend::FailureNote::new(FailureKind::Retry, "not yet");
     c.temp_fail(&held.lease, Duration::ZERO, &note)
         .await
         .unwrap();
@@ -335,7 +335,7 @@ async fn a_temporary_failure_keeps_the_head_and_a_permanent_one_releases_it() {
         first.id(),
         "the retry keeps its place at the head"
     );
-    let fatal = job::FailureNote::new(FailureKind::Fatal, "gone");
+    let fatal = job::backend::FailureNote::new(FailureKind::Fatal, "gone");
     c.perm_fail(&again.jobs[0].lease, &fatal).await.unwrap();
     let next = c
         .grab(&Grab::new(&["res.step"], 10, LEASE, &h))
@@ -520,7 +520,7 @@ async fn unique_keys_answer_the_live_job_until_it_ends() {
         c.insert(mail("welcome:7")).await.unwrap(),
         Inserted::Duplicate(first.id())
     );
-    c.complete(&[job::Completion::new(held.lease, None)])
+    c.complete(&[job::backend::Completion::new(held.lease, None)])
         .await
         .unwrap();
     let second = mail("welcome:7");
@@ -563,7 +563,7 @@ async fn a_unique_key_is_never_freed_by_a_job_that_does_not_own_it() {
         .unwrap()
         .jobs
         .remove(0);
-    c.complete(&[job::Completion::new(second.lease, None)])
+    c.complete(&[job::backend::Completion::new(second.lease, None)])
         .await
         .unwrap();
     assert_eq!(
@@ -602,7 +602,7 @@ async fn queued_only_keys_are_freed_when_the_job_starts_and_replace_children_ded
     let dup = plain_op("sync").with_unique_key("sync");
     let fresh = plain_op("other");
     let (ack, children) = c.replace(&held.lease, &[dup, fresh.clone()]).await.unwrap();
-    assert_eq!(ack, job::Ack::Ok);
+    assert_eq!(ack, job::backend::Ack::Ok);
     assert_eq!(
         children,
         [Inserted::Duplicate(next.id()), Inserted::New(fresh.id())]

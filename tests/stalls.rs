@@ -8,8 +8,9 @@ use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use job::backend::{Ack, Backend, Completion, Lease};
 use job::redis::{Client, Config};
-use job::{Ack, Backend, Completion, Context, Failure, JobSet, JobState, Lease, Outcome, Run};
+use job::{Context, Failure, JobSet, JobState, Outcome, Run};
 use serde::{Deserialize, Serialize};
 use support::{PrivateRedis, StallProxy, eventually};
 use tokio_util::sync::CancellationToken;

@@ -470,7 +470,7 @@ async fn a_handler_whose_lease_is_lost_is_cancelled_and_its_outcome_refused() {
     let prefix = q.shard_prefix_of(id).await.unwrap().unwrap();
     let leases = format!("{prefix}leases");
     let h = support::holder();
-    let grab = job::Grab::new(&["w.watch"], 1, Duration::from_secs(30), &h);
+    let grab = job::backend::Grab::new(&["w.watch"], 1, Duration::from_secs(30), &h);
     // The worker's heartbeat may renew the lease, or the worker itself take the job again (and
     // cancel its old handler), between the two calls: try until this "other worker" has it.
     let other = eventually(
@@ -484,14 +484,19 @@ async fn a_handler_whose_lease_is_lost_is_cancelled_and_its_outcome_refused() {
                 .query_async(&mut raw.clone())
                 .await
                 .unwrap();
-            job::Backend::grab(&c, &grab).await.unwrap().jobs.pop()
+            job::backend::Backend::grab(&c, &grab)
+                .await
+                .unwrap()
+                .jobs
+                .pop()
         },
     )
     .await;
-    let acks = job::Backend::complete(&c, &[job::Completion::new(other.lease, None)])
-        .await
-        .unwrap();
-    assert_eq!(acks, [job::Ack::Ok]);
+    let acks =
+        job::backend::Backend::complete(&c, &[job::backend::Completion::new(other.lease, None)])
+            .await
+            .unwrap();
+    assert_eq!(acks, [job::backend::Ack::Ok]);
     let count = |what: &str| {
         app.seen
             .lock()

@@ -1,7 +1,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use crate::{FailureKind, FailureRecord, JobId, NewJob};
+use crate::{FailureKind, FailureRecord, Holder, JobId, NewJob};
 
 /// A storage engine for jobs: one method per atomic state transition.
 ///
@@ -340,28 +340,4 @@ pub enum Ack {
     Failed,
     /// The lease is gone (expired and re-leased, or the job ended): nothing changed.
     Lost,
-}
-
-/// Who holds a job: machine, process and worker.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[non_exhaustive]
-pub struct Holder {
-    /// The host name.
-    pub host: String,
-    /// The process id.
-    pub pid: u32,
-    /// The worker's id, unique per worker instance.
-    pub worker: String,
-}
-
-impl Holder {
-    /// This process, with a fresh worker id.
-    #[must_use]
-    pub fn current() -> Self {
-        Self {
-            host: crate::host_name(),
-            pid: std::process::id(),
-            worker: JobId::new().to_string().to_lowercase(),
-        }
-    }
 }

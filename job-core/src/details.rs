@@ -1,9 +1,10 @@
 use std::time::SystemTime;
 
-use crate::{Holder, JobId};
+use crate::JobId;
 
 /// Everything stored about one job: DETAILS.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Details {
     /// The id.
     pub id: JobId,
@@ -52,6 +53,62 @@ pub struct Details {
     /// backend's clock; `None` when no worker ever has. A ready job with `None` here waits for
     /// a worker that serves its type.
     pub served_at: Option<SystemTime>,
+}
+
+impl Details {
+    /// The details of job `id` of type `name` in `state` with arguments `payload`, the rest
+    /// empty (no attempts, no times, no history); a backend sets the fields it knows.
+    #[must_use]
+    pub fn new(id: JobId, name: impl Into<String>, state: JobState, payload: Vec<u8>) -> Self {
+        Self {
+            id,
+            name: name.into(),
+            state,
+            payload,
+            priority: 0,
+            attempts: 0,
+            max_attempts: 0,
+            lease_expiries: 0,
+            defers: 0,
+            created: SystemTime::UNIX_EPOCH,
+            run_at: None,
+            started: None,
+            finished: None,
+            holder: None,
+            result: None,
+            failures: Vec::new(),
+            resource: None,
+            unique_key: None,
+            requires: Vec::new(),
+            parent: None,
+            duplicate_children: Vec::new(),
+            served_at: None,
+        }
+    }
+}
+
+/// Who holds a job: machine, process and worker.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct Holder {
+    /// The host name.
+    pub host: String,
+    /// The process id.
+    pub pid: u32,
+    /// The worker's id, unique per worker instance.
+    pub worker: String,
+}
+
+impl Holder {
+    /// This process, with a fresh worker id.
+    #[must_use]
+    pub fn current() -> Self {
+        Self {
+            host: crate::host_name(),
+            pid: std::process::id(),
+            worker: JobId::new().to_string().to_lowercase(),
+        }
+    }
 }
 
 /// Where a job is in its life.

@@ -22,11 +22,10 @@ pub mod limits;
 pub mod __private;
 
 pub use backend::{
-    Ack, Backend, Completion, FailureNote, Grab, Grabbed, GrabbedJob, Holder, Inserted, Lease,
-    Release,
+    Ack, Backend, Completion, FailureNote, Grab, Grabbed, GrabbedJob, Inserted, Lease, Release,
 };
 pub use backoff::Backoff;
-pub use details::{Details, FailureKind, FailureRecord, JobState, ResourceState};
+pub use details::{Details, FailureKind, FailureRecord, Holder, JobState, ResourceState};
 pub use error::{BoxError, Error, Result};
 pub use id::{JobId, ParseJobIdError};
 pub use job::{Effect, Job, JobOptions, NewJob, Start, UniqueWhile};
@@ -34,7 +33,7 @@ pub use name::{InvalidName, NameKind, check_name, name_problem};
 pub use outcome::{Failure, Outcome};
 pub use run::{Context, Run};
 pub use set::{Dispatch, JobSet};
-pub use worker::{Worker, WorkerConfig};
+pub use worker::Worker;
 
 #[cfg(feature = "derive")]
 pub use job_derive::{Job, JobSet};

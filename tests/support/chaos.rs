@@ -45,11 +45,11 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use job::redis::{Client, Config, Retention};
-use job::{
-    Ack, Backend, Completion, Context, Failure, FailureNote, FailureRecord, Grab, Grabbed,
-    GrabbedJob, Inserted, Job, JobId, JobSet, Lease, NewJob, Outcome, Release, Run,
+use job::backend::{
+    Ack, Backend, Completion, FailureNote, Grab, Grabbed, GrabbedJob, Lease, Release,
 };
+use job::redis::{Client, Config, Retention};
+use job::{Context, Failure, FailureRecord, Inserted, Job, JobId, JobSet, NewJob, Outcome, Run};
 use redis::Value;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::{Deserialize, Serialize};

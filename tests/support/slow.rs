@@ -14,11 +14,9 @@
 
 use std::time::Duration;
 
+use job::backend::{Backend, Completion, FailureNote, Grab};
 use job::redis::{Client, Config, Error};
-use job::{
-    Backend, Completion, Effect, FailureKind, FailureNote, Grab, Holder, JobOptions, JobState,
-    NewJob,
-};
+use job::{Effect, FailureKind, Holder, JobOptions, JobState, NewJob};
 use redis::aio::MultiplexedConnection;
 
 /// The slowest script call of a case.
@@ -263,7 +261,7 @@ pub async fn large_calls(log: &Slowlog, n: usize) -> [(&'static str, Slowest); 3
         .unwrap();
     assert_eq!(grabbed.jobs.len(), n);
     let grab = log.slowest().await;
-    let leases: Vec<job::Lease> = grabbed.jobs.iter().map(|job| job.lease).collect();
+    let leases: Vec<job::backend::Lease> = grabbed.jobs.iter().map(|job| job.lease).collect();
     log.reset().await;
     let held = client.heartbeat(&leases).await.unwrap();
     assert!(held.iter().all(|held| *held));
@@ -274,7 +272,7 @@ pub async fn large_calls(log: &Slowlog, n: usize) -> [(&'static str, Slowest); 3
         .collect();
     log.reset().await;
     let acks = client.complete(&done).await.unwrap();
-    assert!(acks.iter().all(|ack| *ack == job::Ack::Ok));
+    assert!(acks.iter().all(|ack| *ack == job::backend::Ack::Ok));
     let complete = log.slowest().await;
     [
         ("grab", grab),
@@ -351,7 +349,7 @@ pub async fn wide_replace(log: &Slowlog) -> Slowest {
         (&grabbed.jobs[1], &heavies[..34]),
     ] {
         let (ack, answers) = client.replace(&job.lease, children).await.unwrap();
-        assert_eq!(ack, job::Ack::Ok);
+        assert_eq!(ack, job::backend::Ack::Ok);
         assert_eq!(answers.len(), children.len());
     }
     log.slowest().await

@@ -45,22 +45,21 @@ pub struct Worker<S, State, B> {
     set: PhantomData<fn() -> S>,
 }
 
-/// Settings of a [`Worker`].
+/// Settings of a [`Worker`], set through its builder methods.
 #[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct WorkerConfig {
+pub(crate) struct WorkerConfig {
     /// Jobs run at once.
-    pub concurrency: usize,
+    pub(crate) concurrency: usize,
     /// How long shutdown waits for running jobs before handing them back.
-    pub grace: Duration,
+    pub(crate) grace: Duration,
     /// The longest an idle worker blocks before it looks again (bounds a missed wake-up).
-    pub poll: Duration,
+    pub(crate) poll: Duration,
     /// The most jobs one grab takes.
-    pub max_grab: usize,
+    pub(crate) max_grab: usize,
     /// The lease of jobs whose type sets none.
-    pub lease: Duration,
+    pub(crate) lease: Duration,
     /// What this worker can do; it takes only jobs whose requirements these cover.
-    pub capabilities: Vec<String>,
+    pub(crate) capabilities: Vec<String>,
 }
 
 impl Default for WorkerConfig {
@@ -135,6 +134,15 @@ where
         self
     }
 
+    /// Sets the most jobs one grab takes (default 200; at least 1). A grab takes at most the
+    /// free slots, so this matters only at a concurrency above it: lower it to spread a
+    /// backlog over more workers, raise it to take fewer round trips.
+    #[must_use]
+    pub fn max_grab(mut self, max_grab: usize) -> Self {
+        self.config.max_grab = max_grab.max(1);
+        self
+    }
+
     /// Declares what this worker can do, like `"gpu"` or `"region=eu"`: it takes jobs whose
     /// required capabilities are all among these (and jobs that require none).
     #[must_use]
@@ -167,7 +175,7 @@ where
         {
             // The driver checks `stop` between steps, so a grab in flight always completes and
             // its jobs run; only its waits are cut short.
-            let fetch = runtime.fetch(None);
+            let fetch = runtime.run();
             let signal = async {
                 shutdown.await;
                 tracing::info!("shutdown requested; no more grabs");
@@ -198,7 +206,7 @@ where
     pub async fn drain(self, limit: usize) -> Result<usize, Error> {
         self.check_names()?;
         let runtime = Runtime::start(self, CancellationToken::new());
-        let ran = runtime.fetch(Some(limit)).await;
+        let ran = runtime.drain(limit).await;
         runtime.shut_down().await;
         match ran {
             Ok(ran) if ran > limit => Err(Error::DrainLimit { limit }),
@@ -222,6 +230,15 @@ where
         }
         Ok(())
     }
+}
+
+/// How the loops pace their grabs.
+#[derive(Default)]
+struct Pace {
+    /// The last grab filled every slot it asked for: more work is likely waiting.
+    backlog: bool,
+    /// The loop already let finishing jobs free their slots once.
+    lingered: bool,
 }
 
 /// A running worker: its parts and their tasks.
@@ -275,124 +292,163 @@ where
         }
     }
 
-    /// The fetch driver: grabs as many jobs as there are free slots, or blocks on the wake
-    /// markers when none is ready. With a `limit` (drain), returns once nothing is ready and
-    /// nothing runs; otherwise runs until the stop token fires.
-    async fn fetch(&self, limit: Option<usize>) -> Result<usize, Error> {
+    /// The run loop: grabs as many jobs as there are free slots, or blocks on the wake markers
+    /// when none is ready, until the stop token fires. A failed backend call is logged and
+    /// tried again after a pause.
+    async fn run(&self) {
         let config = &self.worker.config;
-        let mut ran = 0usize;
-        let mut failures = 0u32;
-        // Whether the last grab filled every slot it asked for (more work is likely waiting),
-        // and whether the driver already waited once for slots to free up.
-        let (mut backlog, mut lingered) = (false, false);
-        loop {
-            // A drain stops past its limit: a job that keeps making more due jobs never ends.
-            if self.stop.is_cancelled() || limit.is_some_and(|limit| ran > limit) {
-                return Ok(ran);
-            }
-            let free = self.slots.available_permits();
-            if free == 0 {
-                // Every slot is busy: wait for one to free up.
-                tokio::select! {
-                    _ = self.slots.acquire() => {}
-                    () = self.stop.cancelled() => {}
-                }
-                lingered = false;
+        let (mut pace, mut failures) = (Pace::default(), 0u32);
+        while !self.stop.is_cancelled() {
+            let Some(free) = self.free_slots(&mut pace).await else {
                 continue;
-            }
-            if backlog && !lingered && free < (config.concurrency / 4).max(1) {
-                // Work is waiting but few slots are free: let the jobs that are finishing right
-                // now finish first, so one grab takes many jobs instead of many grabs one each.
-                lingered = true;
-                tokio::task::yield_now().await;
-                continue;
-            }
-            lingered = false;
+            };
+            let grab = self.grab_of(free);
             let sent = tokio::time::Instant::now();
-            let grab = Grab::new(
-                &self.types,
-                free.min(config.max_grab),
-                config.lease,
-                &self.worker.holder,
-            )
-            .with_capabilities(&config.capabilities);
-            let grabbed = match self.worker.backend.grab(&grab).await {
-                Ok(grabbed) => {
-                    failures = 0;
-                    grabbed
-                }
+            match self.worker.backend.grab(&grab).await {
                 Err(error) => {
-                    if limit.is_some() {
-                        return Err(Error::Backend(Box::new(error)));
-                    }
                     tracing::warn!(error = %chain(&error), "grab failed; retrying");
                     self.back_off(&mut failures).await;
-                    continue;
                 }
+                Ok(grabbed) if grabbed.jobs.is_empty() => {
+                    failures = 0;
+                    pace.backlog = false;
+                    let wait = grabbed
+                        .next_wake
+                        .map_or(config.poll, |due| due.min(config.poll));
+                    tracing::trace!(?wait, "nothing ready; waiting for a wake-up");
+                    let waited = tokio::select! {
+                        waited = self.worker.backend.wait(&grab, wait) => waited,
+                        () = self.stop.cancelled() => Ok(()),
+                    };
+                    if let Err(error) = waited {
+                        tracing::warn!(error = %chain(&error), "waiting for jobs failed; retrying");
+                        self.back_off(&mut failures).await;
+                    }
+                }
+                Ok(grabbed) => {
+                    failures = 0;
+                    pace.backlog = grabbed.jobs.len() == grab.limit;
+                    self.launch(grabbed.jobs, sent, true).await;
+                }
+            }
+        }
+    }
+
+    /// The drain loop: as the run loop, until nothing is ready and nothing runs. Returns how
+    /// many jobs ran: more than `limit` ends it (a job that keeps making more due jobs never
+    /// ends). A failed backend call ends it with the error.
+    async fn drain(&self, limit: usize) -> Result<usize, Error> {
+        let concurrency = self.worker.config.concurrency;
+        let (mut pace, mut ran) = (Pace::default(), 0usize);
+        while ran <= limit {
+            let Some(free) = self.free_slots(&mut pace).await else {
+                continue;
             };
-            backlog = grabbed.jobs.len() == grab.limit;
-            if grabbed.jobs.is_empty() {
-                if limit.is_some() {
-                    // Done only if nothing ran while we grabbed: a job that ended meanwhile may
-                    // have made more jobs due.
-                    if free == config.concurrency {
-                        return Ok(ran);
-                    }
-                    if self.slots.available_permits() == config.concurrency {
-                        continue;
-                    }
-                    // Jobs still run and may make more jobs due: wait for one to finish.
-                    let mut tasks = self.tasks.lock().await;
-                    let _ = tasks.join_next().await;
-                    continue;
-                }
-                let wait = grabbed
-                    .next_wake
-                    .map_or(config.poll, |due| due.min(config.poll));
-                tracing::trace!(?wait, "nothing ready; waiting for a wake-up");
-                let waited = tokio::select! {
-                    waited = self.worker.backend.wait(&grab, wait) => waited,
-                    () = self.stop.cancelled() => Ok(()),
-                };
-                if let Err(error) = waited {
-                    tracing::warn!(error = %chain(&error), "waiting for jobs failed; retrying");
-                    self.back_off(&mut failures).await;
-                }
+            let grab = self.grab_of(free);
+            let sent = tokio::time::Instant::now();
+            let grabbed = self
+                .worker
+                .backend
+                .grab(&grab)
+                .await
+                .map_err(|error| Error::Backend(Box::new(error)))?;
+            pace.backlog = grabbed.jobs.len() == grab.limit;
+            if !grabbed.jobs.is_empty() {
+                ran += self.launch(grabbed.jobs, sent, false).await;
                 continue;
             }
-            let mut tasks = self.tasks.lock().await;
-            for job in grabbed.jobs {
-                let Ok(permit) = self.slots.clone().try_acquire_owned() else {
-                    // Cannot happen (we took no more than the free slots); hand the job back.
-                    let _ = self
-                        .worker
-                        .backend
-                        .release(&job.lease, &crate::Release::shutdown())
-                        .await;
-                    continue;
-                };
-                ran += 1;
-                let ops: Arc<dyn LeaseOps> = Arc::new(self.worker.backend.clone());
-                let run = execute::Execution::<S, State, B> {
-                    job,
-                    sent,
-                    backend: self.worker.backend.clone(),
-                    state: self.worker.state.clone(),
-                    ops,
-                    leases: self.leases.clone(),
-                    acks: limit.is_none().then(|| self.acks.clone()),
-                    abort: self.abort.clone(),
-                    worker_id: self.worker.holder.worker.clone(),
-                    set: PhantomData,
-                };
-                tasks.spawn(async move {
-                    run.execute().await;
-                    drop(permit);
-                });
+            // Done only if nothing ran while we grabbed: a job that ended meanwhile may have
+            // made more jobs due.
+            if free == concurrency {
+                return Ok(ran);
             }
-            // Reap finished tasks so the set does not grow.
-            while tasks.try_join_next().is_some() {}
+            if self.slots.available_permits() != concurrency {
+                // Jobs still run and may make more jobs due: wait for one to finish.
+                let _ = self.tasks.lock().await.join_next().await;
+            }
         }
+        Ok(ran)
+    }
+
+    /// How many slots are free to grab for, once there is one; `None` when the loop should
+    /// look again first (it waited for a slot, or for finishing jobs to free more).
+    async fn free_slots(&self, pace: &mut Pace) -> Option<usize> {
+        let free = self.slots.available_permits();
+        if free == 0 {
+            // Every slot is busy: wait for one to free up.
+            tokio::select! {
+                _ = self.slots.acquire() => {}
+                () = self.stop.cancelled() => {}
+            }
+            pace.lingered = false;
+            return None;
+        }
+        if pace.backlog && !pace.lingered && free < (self.worker.config.concurrency / 4).max(1) {
+            // Work is waiting but few slots are free: let the jobs that are finishing right now
+            // finish first, so one grab takes many jobs instead of many grabs one each.
+            pace.lingered = true;
+            tokio::task::yield_now().await;
+            return None;
+        }
+        pace.lingered = false;
+        Some(free)
+    }
+
+    /// A grab of the worker's types for up to `free` jobs.
+    fn grab_of(&self, free: usize) -> Grab<'_> {
+        let config = &self.worker.config;
+        Grab::new(
+            &self.types,
+            free.min(config.max_grab),
+            config.lease,
+            &self.worker.holder,
+        )
+        .with_capabilities(&config.capabilities)
+    }
+
+    /// Starts a task per grabbed job (its grab `sent` then), each holding a slot;
+    /// completions go through the batching ack task when `batched` (a drain writes each
+    /// itself, so it knows when every write is done). Returns how many it started.
+    async fn launch(
+        &self,
+        jobs: Vec<crate::GrabbedJob>,
+        sent: tokio::time::Instant,
+        batched: bool,
+    ) -> usize {
+        let mut tasks = self.tasks.lock().await;
+        let mut started = 0;
+        for job in jobs {
+            let Ok(permit) = self.slots.clone().try_acquire_owned() else {
+                // Cannot happen (we took no more than the free slots); hand the job back.
+                let _ = self
+                    .worker
+                    .backend
+                    .release(&job.lease, &crate::Release::shutdown())
+                    .await;
+                continue;
+            };
+            started += 1;
+            let ops: Arc<dyn LeaseOps> = Arc::new(self.worker.backend.clone());
+            let run = execute::Execution::<S, State, B> {
+                job,
+                sent,
+                backend: self.worker.backend.clone(),
+                state: self.worker.state.clone(),
+                ops,
+                leases: self.leases.clone(),
+                acks: batched.then(|| self.acks.clone()),
+                abort: self.abort.clone(),
+                worker_id: self.worker.holder.worker.clone(),
+                set: PhantomData,
+            };
+            tasks.spawn(async move {
+                run.execute().await;
+                drop(permit);
+            });
+        }
+        // Reap finished tasks so the set does not grow.
+        while tasks.try_join_next().is_some() {}
+        started
     }
 
     /// Waits before the next try after a failed backend call (longer each time in a row), or

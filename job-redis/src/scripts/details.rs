@@ -57,54 +57,46 @@ pub(super) fn decode_details(
         .into_iter()
         .map(|record| decode_failure(&reply, record))
         .collect::<Result<Vec<_>>>()?;
-    Ok(Details {
-        id,
-        name,
-        state,
-        payload,
-        priority: i8::try_from(int("p")?.unwrap_or(0)).unwrap_or(0),
-        attempts: count("a")?,
-        max_attempts: count("m")?,
-        lease_expiries: count("x")?,
-        defers: count("df")?,
-        created: from_millis(int("c")?.unwrap_or(0)),
-        run_at: int("ra")?.map(from_millis),
-        started: int("st")?.map(from_millis),
-        finished: int("f")?.map(from_millis),
-        holder,
-        result: map.get("r").cloned().map(|v| reply.bytes(v)).transpose()?,
-        failures,
-        resource: text("rk")?,
-        // Stored as `<type>\0<key>`, scoped to the type.
-        unique_key: text("uk")?.map(|k| {
-            k.split_once('\0')
-                .map_or(k.clone(), |(_, key)| key.to_owned())
-        }),
-        requires: text("rq")?
-            .map(|r| r.split(',').map(str::to_owned).collect())
-            .unwrap_or_default(),
-        parent: text("pa")?.and_then(|p| p.parse().ok()),
-        duplicate_children: match text("cd")? {
-            Some(json) => serde_json::from_str::<Vec<(String, String)>>(&json)
-                .map_err(|e| reply.error(format!("bad duplicate children: {e}")))?
-                .into_iter()
-                .filter_map(|(child, live)| Some((child.parse().ok()?, live.parse().ok()?)))
-                .collect(),
-            None => Vec::new(),
-        },
-        // The type's score in `seen` (ms), or nil when no worker ever asked for it.
-        served_at: match served {
-            Value::Nil => None,
-            other => {
-                let text = reply.string(other)?;
-                let ms = text
-                    .parse::<f64>()
-                    .map_err(|_| reply.error(format!("bad `seen` score `{text}`")))?;
-                // A float cast saturates; scores are whole milliseconds.
-                Some(from_millis(ms as i64))
-            }
-        },
-    })
+    let mut details = Details::new(id, name, state, payload);
+    details.priority = i8::try_from(int("p")?.unwrap_or(0)).unwrap_or(0);
+    details.attempts = count("a")?;
+    details.max_attempts = count("m")?;
+    details.lease_expiries = count("x")?;
+    details.defers = count("df")?;
+    details.created = from_millis(int("c")?.unwrap_or(0));
+    details.run_at = int("ra")?.map(from_millis);
+    details.started = int("st")?.map(from_millis);
+    details.finished = int("f")?.map(from_millis);
+    details.holder = holder;
+    details.result = map.get("r").cloned().map(|v| reply.bytes(v)).transpose()?;
+    details.failures = failures;
+    details.resource = text("rk")?;
+    // Stored as `<type>\0<key>`, scoped to the type.
+    details.unique_key = text("uk")?.map(|k| {
+        k.split_once('\0')
+            .map_or(k.clone(), |(_, key)| key.to_owned())
+    });
+    details.requires = text("rq")?
+        .map(|r| r.split(',').map(str::to_owned).collect())
+        .unwrap_or_default();
+    details.parent = text("pa")?.and_then(|p| p.parse().ok());
+    if let Some(json) = text("cd")? {
+        details.duplicate_children = serde_json::from_str::<Vec<(String, String)>>(&json)
+            .map_err(|e| reply.error(format!("bad duplicate children: {e}")))?
+            .into_iter()
+            .filter_map(|(child, live)| Some((child.parse().ok()?, live.parse().ok()?)))
+            .collect();
+    }
+    // The type's score in `seen` (ms), or nil when no worker ever asked for it.
+    if !matches!(served, Value::Nil) {
+        let text = reply.string(served)?;
+        let ms = text
+            .parse::<f64>()
+            .map_err(|_| reply.error(format!("bad `seen` score `{text}`")))?;
+        // A float cast saturates; scores are whole milliseconds.
+        details.served_at = Some(from_millis(ms as i64));
+    }
+    Ok(details)
 }
 
 #[derive(serde::Deserialize)]
