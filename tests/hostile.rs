@@ -287,8 +287,12 @@ async fn acl_user_without_script_commands_gets_a_permission_error() {
     let redis = PrivateRedis::start().await;
     let mut raw = private_raw(&redis).await;
     for rules in [
-        ["limited", "on", ">pw", "~*", "+@all", "-fcall", "-evalsha", "-eval"],
-        ["noexists", "on", ">pw", "~*", "+@all", "-exists", "-eval", "-evalsha"],
+        [
+            "limited", "on", ">pw", "~*", "+@all", "-fcall", "-evalsha", "-eval",
+        ],
+        [
+            "noexists", "on", ">pw", "~*", "+@all", "-exists", "-eval", "-evalsha",
+        ],
     ] {
         let _: () = redis::cmd("ACL")
             .arg("SETUSER")

@@ -144,12 +144,30 @@ impl Drop for RedisServer {
 
 /// A port on 127.0.0.1 that nothing listens on (at the moment it is returned).
 pub fn free_port() -> Result<u16, String> {
-    let listener =
-        std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
-    listener
-        .local_addr()
-        .map(|address| address.port())
-        .map_err(|e| e.to_string())
+    loop {
+        let listener =
+            std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
+        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+        if claim(&[port]) {
+            return Ok(port);
+        }
+    }
+}
+
+/// Claims `ports` for this process's servers: false (claiming none) when one was handed out
+/// already. Tests run in parallel threads of one process: without this, two of them could pick
+/// the same free port before either server binds it, and one would take the other's server for
+/// its own.
+fn claim(ports: &[u16]) -> bool {
+    static CLAIMED: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let Ok(mut claimed) = CLAIMED.lock() else {
+        return false;
+    };
+    if ports.iter().any(|port| claimed.contains(port)) {
+        return false;
+    }
+    claimed.extend_from_slice(ports);
+    true
 }
 
 /// `count` ports for Cluster nodes: each free, and its cluster bus port (port + 10000) too,
@@ -159,7 +177,7 @@ pub fn cluster_ports(count: usize) -> Vec<u16> {
     let mut ports = Vec::new();
     while ports.len() < count {
         let port = fastrand::u16(20_000..22_768);
-        if !ports.contains(&port) && bindable(port) && bindable(port + 10_000) {
+        if bindable(port) && bindable(port + 10_000) && claim(&[port, port + 10_000]) {
             ports.push(port);
         }
     }
@@ -184,10 +202,23 @@ pub async fn create_cluster(servers: &[RedisServer], within: Duration) -> Result
         command.arg(format!("127.0.0.1:{}", server.port));
     }
     command.args(["--cluster-replicas", "0", "--cluster-yes"]);
-    let output = tokio::task::spawn_blocking(move || command.output())
-        .await
-        .map_err(|e| e.to_string())?
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = command
+        .spawn()
         .map_err(|e| format!("cannot run redis-cli (is it installed?): {e}"))?;
+    // It waits forever for a node that does not answer: give it `within`.
+    let deadline = Instant::now() + within;
+    while child.try_wait().map_err(|e| e.to_string())?.is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "redis-cli --cluster create did not finish within {within:?}"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let output = child.wait_with_output().map_err(|e| e.to_string())?;
     if !output.status.success() {
         return Err(format!(
             "redis-cli --cluster create failed: {}{}",
