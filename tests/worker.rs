@@ -96,6 +96,21 @@ impl Run<App> for Slow {
     }
 }
 
+/// A job that takes a moment.
+#[derive(Job, Serialize, Deserialize)]
+#[job(name = "w.nap", lease = "20s")]
+struct Nap {
+    millis: u64,
+}
+
+impl Run<App> for Nap {
+    async fn run(self, cx: &Context<App>) -> Result<Outcome, Failure> {
+        cx.state().runs.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(self.millis)).await;
+        Ok(Outcome::complete())
+    }
+}
+
 #[derive(Job, Serialize, Deserialize)]
 #[job(name = "w.fan")]
 struct Fan {
@@ -202,6 +217,7 @@ enum AppJob {
     Fan(Fan),
     Later(Later),
     Long(Long),
+    Nap(Nap),
 }
 
 type Worker = job::Worker<AppJob, App>;
@@ -353,6 +369,30 @@ async fn idle_worker_wakes_for_new_and_delayed_jobs() {
         })
         .await;
     }
+    stop.cancel();
+    running.await.unwrap().unwrap();
+    q.cleanup().await.unwrap();
+}
+
+/// Completions ride with the worker's next grab; a job that finishes while the worker waits
+/// for work (no grab comes before its poll ends, or the job's lease would run out: 20 s) is
+/// completed at once all the same.
+#[tokio::test]
+async fn a_job_finishing_while_the_worker_waits_is_completed_at_once() {
+    let q = queue("idle_complete").await;
+    let c = q.client().clone();
+    let app = Arc::new(App::default());
+    let stop = CancellationToken::new();
+    let worker = Worker::new(c.clone(), app.clone())
+        .concurrency(4)
+        .poll(Duration::from_secs(30));
+    let running = tokio::spawn(worker.run_until(stop.clone().cancelled_owned()));
+    let id = c.enqueue(Nap { millis: 300 }).await.unwrap();
+    eventually(Duration::from_secs(2), "the job to complete", || async {
+        (state_of(&q, id).await == JobState::Completed).then_some(())
+    })
+    .await;
+    assert_eq!(app.runs.load(Ordering::SeqCst), 1);
     stop.cancel();
     running.await.unwrap().unwrap();
     q.cleanup().await.unwrap();

@@ -28,6 +28,25 @@ pub trait Backend: Clone + Send + Sync + 'static {
         done: &[Completion],
     ) -> impl Future<Output = Result<Vec<Ack>, Self::Error>> + Send;
 
+    /// Completes `done`, then grabs: the worker sends the jobs it finished with its next grab.
+    /// A backend that can do both in one round trip overrides this; the default completes,
+    /// then grabs. An error may come after the completions were written: sent again, they
+    /// answer [`Ack::Lost`] and change nothing.
+    fn complete_and_grab(
+        &self,
+        done: &[Completion],
+        grab: &Grab<'_>,
+    ) -> impl Future<Output = Result<(Vec<Ack>, Grabbed), Self::Error>> + Send {
+        async move {
+            let acks = if done.is_empty() {
+                Vec::new()
+            } else {
+                self.complete(done).await?
+            };
+            Ok((acks, self.grab(grab).await?))
+        }
+    }
+
     /// Records a temporary failure and schedules the next attempt in `retry_in`; past the job's
     /// attempt limit the job fails for good instead ([`Ack::Failed`]).
     fn temp_fail(

@@ -4,16 +4,18 @@
 -- FIFO order, the queues taking turns. With a filter, only jobs whose attributes match are
 -- taken, and only the first `window` ready jobs over all the queues are looked at. A grab that
 -- leases nothing also prunes the retention indexes by a bounded step, so an idle namespace
--- forgets expired jobs too.
+-- forgets expired jobs too. It first completes the jobs the worker finished since its last
+-- grab, if it sends any: one round trip for both.
 -- KEYS[1] shard prefix
 -- ARGV[1] settings (see base.lua)  ARGV[2] limit  ARGV[3] default lease_ms  ARGV[4] holder (JSON)
 -- ARGV[5] capabilities (comma-separated)  ARGV[6] filter (JSON object, or '')  ARGV[7] window
--- ARGV[8..] types
--- returns: {next_wake_ms (-1: none), then per job: id, type, payload, attempt, max_attempts,
---           token, lease_ms}; records in `seen` that the types were asked for now
+-- ARGV[8] completions  ARGV[9..] that many rows of 3 (see complete.lua), then the types
+-- returns: {next_wake_ms (-1: none), completions, a flag per completion (as COMPLETE answers),
+--           then per job: id, type, payload, attempt, max_attempts, token, lease_ms}; records in
+--           `seen` that the types were asked for now
 --@include queues
 --@include leases
---@include finish
+--@include complete
 load_settings()
 local limit = int(ARGV[2], 'limit')
 local default_lease = int(ARGV[3], 'lease_ms')
@@ -23,9 +25,16 @@ local filter = nil
 if ARGV[6] ~= '' then
   filter = cjson.decode(ARGV[6])
 end
-local FIRST_TYPE = 8
+local done_count = int(ARGV[8], 'completions')
+local FIRST_TYPE = 9 + done_count * 3
 local now = now_ms()
 local now_s = fmt(now)
+
+-- 0. The completions the worker sends with this grab.
+local done_flags, completed = complete_rows(9, done_count, now)
+if completed > 0 then
+  prune('done', now, completed)
+end
 
 -- 1. Expired leases: back to the front of their queue, or failed past the expiry limit.
 local expired = redis.call('ZRANGEBYSCORE', K.leases, '-inf', now, 'LIMIT', 0, 100)
@@ -234,7 +243,10 @@ end
 -- 6. Lease the picked jobs that are still ready (a list may hold entries of cancelled jobs,
 --    counted in their `sk` field: skipped), with
 --    tokens from one INCRBY, each larger than any issued before. Returns how many it leased.
-local out = { -1 }
+local out = { -1, done_count }
+for i = 1, done_count do
+  out[#out + 1] = done_flags[i]
+end
 local deadlines = {} -- score, id, score, id, ...: one ZADD to `leases` for the whole grab
 local function lease_picked()
   local ready = {}

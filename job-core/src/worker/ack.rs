@@ -1,40 +1,120 @@
-//! Completions are acknowledged in batches: the ack task takes every completion that is queued
-//! when it wakes and sends them in one COMPLETE_MANY call, with a few calls in flight at once so
-//! a round trip never idles the worker.
+//! Completions: the fetch loop sends the ones waiting with its next grab (one round trip for
+//! both, see [`Backend::complete_and_grab`]). A job that finishes frees a slot, so a grab
+//! follows soon, unless the loop is waiting for work or pausing after a failure: then the ack
+//! task writes them, in batches.
 
-use tokio::sync::mpsc;
-use tokio::task::JoinSet;
+use std::sync::Mutex;
+
+use tokio::sync::Notify;
 
 use crate::{Ack, Backend, Completion};
 
 /// The most completions one call carries.
-const BATCH: usize = 200;
-/// The most COMPLETE_MANY calls in flight at once.
-const IN_FLIGHT: usize = 1;
+pub(crate) const BATCH: usize = 200;
 
-/// Sends completions until every sender is dropped and every call is answered, then returns.
-pub(crate) async fn run<B: Backend>(backend: B, mut queue: mpsc::UnboundedReceiver<Completion>) {
-    let mut calls = JoinSet::new();
-    let mut batch = Vec::with_capacity(BATCH);
-    while queue.recv_many(&mut batch, BATCH).await > 0 {
-        // Let the handlers that are finishing right now add their completions to this batch.
-        tokio::task::yield_now().await;
-        while batch.len() < BATCH {
-            match queue.try_recv() {
-                Ok(completion) => batch.push(completion),
-                Err(_) => break,
-            }
+/// The completions waiting to be written.
+#[derive(Default)]
+pub(crate) struct Acks {
+    state: Mutex<State>,
+    wake: Notify,
+}
+
+#[derive(Default)]
+struct State {
+    pending: Vec<Completion>,
+    /// The fetch loop waits for work or pauses: no grab comes soon to carry completions.
+    idle: bool,
+    /// Shutdown is flushing: no more completions are taken in.
+    closed: bool,
+}
+
+impl Acks {
+    /// Queues a completion; gives it back once closed (the caller writes it itself).
+    pub(crate) fn push(&self, completion: Completion) -> Result<(), Completion> {
+        let Ok(mut state) = self.state.lock() else {
+            return Err(completion);
+        };
+        if state.closed {
+            return Err(completion);
         }
-        while calls.len() >= IN_FLIGHT {
-            let _ = calls.join_next().await;
+        state.pending.push(completion);
+        let idle = state.idle;
+        drop(state);
+        if idle {
+            self.wake.notify_one();
         }
-        let (backend, batch) = (
-            backend.clone(),
-            std::mem::replace(&mut batch, Vec::with_capacity(BATCH)),
-        );
-        calls.spawn(async move { send(&backend, &batch).await });
+        Ok(())
     }
-    while calls.join_next().await.is_some() {}
+
+    /// Says whether the fetch loop is idle (waiting for work, or pausing after a failure): the
+    /// ack task writes what waits, and what comes, while it is.
+    pub(crate) fn set_idle(&self, idle: bool) {
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        state.idle = idle;
+        let waiting = !state.pending.is_empty();
+        drop(state);
+        if idle && waiting {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Takes up to `max` waiting completions, the oldest first.
+    pub(crate) fn take(&self, max: usize) -> Vec<Completion> {
+        self.state.lock().map_or_else(
+            |_| Vec::new(),
+            |mut state| {
+                let n = state.pending.len().min(max);
+                state.pending.drain(..n).collect()
+            },
+        )
+    }
+
+    /// Puts back completions a failed call took, ahead of the others, for the ack task.
+    pub(crate) fn put_back(&self, batch: Vec<Completion>) {
+        if batch.is_empty() {
+            return;
+        }
+        if let Ok(mut state) = self.state.lock() {
+            state.pending.splice(0..0, batch);
+        }
+        self.wake.notify_one();
+    }
+
+    /// Takes no more completions; the ack task writes those left and ends.
+    pub(crate) fn close(&self) {
+        if let Ok(mut state) = self.state.lock() {
+            state.closed = true;
+        }
+        self.wake.notify_one();
+    }
+
+    /// Whether closed with nothing left to write.
+    fn finished(&self) -> bool {
+        self.state
+            .lock()
+            .map_or(true, |state| state.closed && state.pending.is_empty())
+    }
+}
+
+/// Writes the completions no grab carried, until [`Acks::close`] and every one is written.
+pub(crate) async fn run<B: Backend>(backend: B, acks: std::sync::Arc<Acks>) {
+    loop {
+        acks.wake.notified().await;
+        // Let the handlers that are finishing right now add theirs to this batch.
+        tokio::task::yield_now().await;
+        loop {
+            let batch = acks.take(BATCH);
+            if batch.is_empty() {
+                break;
+            }
+            send(&backend, &batch).await;
+        }
+        if acks.finished() {
+            return;
+        }
+    }
 }
 
 async fn send<B: Backend>(backend: &B, batch: &[Completion]) {
@@ -46,8 +126,13 @@ async fn send<B: Backend>(backend: &B, batch: &[Completion]) {
         }
         super::Written::GaveUp => Vec::new(),
     };
+    report(batch, &answers);
+}
+
+/// Logs the completions that came too late: their leases were lost.
+pub(crate) fn report(batch: &[Completion], answers: &[Ack]) {
     for (completion, ack) in batch.iter().zip(answers) {
-        if ack == Ack::Lost {
+        if *ack == Ack::Lost {
             tracing::warn!(job.id = %completion.lease.id, "completion refused: the lease was lost");
         }
     }

@@ -5,7 +5,6 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -15,6 +14,7 @@ use crate::{
     Ack, Backend, Completion, Context, Dispatch, FailureKind, FailureNote, GrabbedJob, JobOptions,
 };
 
+use super::ack::Acks;
 use super::decide::{Ended, Transition, decide};
 use super::heartbeat::Leases;
 use super::{Written, persist};
@@ -33,9 +33,9 @@ pub(crate) struct Execution<S, State, B> {
     pub(crate) state: Arc<State>,
     pub(crate) ops: Arc<dyn LeaseOps>,
     pub(crate) leases: Arc<Leases>,
-    /// The ack task's queue; `None` completes at once (a drain must see every completion
-    /// written before it decides that nothing is left).
-    pub(crate) acks: Option<mpsc::UnboundedSender<Completion>>,
+    /// Where completions wait for the next grab (or the ack task); `None` completes at once
+    /// (a drain must see every completion written before it decides that nothing is left).
+    pub(crate) acks: Option<Arc<Acks>>,
     pub(crate) abort: CancellationToken,
     pub(crate) worker_id: String,
     pub(crate) set: PhantomData<fn() -> S>,
@@ -134,10 +134,11 @@ where
         let written = match transition {
             Transition::Complete { result } => {
                 tracing::debug!("job completed");
-                // Batched by the ack task; a closed channel means shutdown is flushing.
+                // Carried by the next grab, or batched by the ack task; closed means shutdown is
+                // flushing.
                 let completion = Completion::new(lease, result);
                 let unsent = match &self.acks {
-                    Some(acks) => acks.send(completion).err().map(|unsent| unsent.0),
+                    Some(acks) => acks.push(completion).err(),
                     None => Some(completion),
                 };
                 if let Some(completion) = unsent {

@@ -12,7 +12,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -248,7 +248,7 @@ struct Runtime<S, State, B> {
     slots: Arc<Semaphore>,
     leases: Arc<Leases>,
     tasks: tokio::sync::Mutex<JoinSet<()>>,
-    acks: mpsc::UnboundedSender<crate::Completion>,
+    acks: Arc<ack::Acks>,
     background: JoinSet<()>,
     /// Fires when shutdown's grace period is over: running handlers stop, jobs go back.
     abort: CancellationToken,
@@ -263,11 +263,11 @@ where
     B: Backend,
 {
     fn start(worker: Worker<S, State, B>, stop: CancellationToken) -> Self {
-        let (acks, queue) = mpsc::unbounded_channel();
+        let acks = Arc::new(ack::Acks::default());
         let leases = Arc::new(Leases::default());
         let stop_heartbeat = CancellationToken::new();
         let mut background = JoinSet::new();
-        background.spawn(ack::run(worker.backend.clone(), queue));
+        background.spawn(ack::run(worker.backend.clone(), acks.clone()));
         background.spawn(heartbeat::run(
             worker.backend.clone(),
             leases.clone(),
@@ -303,11 +303,23 @@ where
                 continue;
             };
             let grab = self.grab_of(free);
+            // The jobs that finished since the last grab are completed by this one.
+            let done = self.acks.take(ack::BATCH);
             let sent = tokio::time::Instant::now();
-            match self.worker.backend.grab(&grab).await {
+            let answer = self.worker.backend.complete_and_grab(&done, &grab).await;
+            let answer = answer.map(|(answers, grabbed)| {
+                ack::report(&done, &answers);
+                grabbed
+            });
+            match answer {
                 Err(error) => {
+                    // The ack task writes them while the loop pauses, retrying while the
+                    // backend is away.
+                    self.acks.put_back(done);
                     tracing::warn!(error = %chain(&error), "grab failed; retrying");
+                    self.acks.set_idle(true);
                     self.back_off(&mut failures).await;
+                    self.acks.set_idle(false);
                 }
                 Ok(grabbed) if grabbed.jobs.is_empty() => {
                     failures = 0;
@@ -316,6 +328,8 @@ where
                         .next_wake
                         .map_or(config.poll, |due| due.min(config.poll));
                     tracing::trace!(?wait, "nothing ready; waiting for a wake-up");
+                    // Jobs that finish meanwhile are completed by the ack task.
+                    self.acks.set_idle(true);
                     let waited = tokio::select! {
                         waited = self.worker.backend.wait(&grab, wait) => waited,
                         () = self.stop.cancelled() => Ok(()),
@@ -324,6 +338,7 @@ where
                         tracing::warn!(error = %chain(&error), "waiting for jobs failed; retrying");
                         self.back_off(&mut failures).await;
                     }
+                    self.acks.set_idle(false);
                 }
                 Ok(grabbed) => {
                     failures = 0;
@@ -473,6 +488,8 @@ where
             stop_heartbeat,
             ..
         } = self;
+        // No grab comes any more: the ack task writes the completions of the jobs finishing.
+        acks.set_idle(true);
         let mut tasks = tasks.into_inner();
         let drained = tokio::time::timeout(worker.config.grace, async {
             while tasks.join_next().await.is_some() {}
@@ -486,7 +503,7 @@ where
             abort.cancel();
             while tasks.join_next().await.is_some() {}
         }
-        drop(acks);
+        acks.close();
         stop_heartbeat.cancel();
         while background.join_next().await.is_some() {}
         tracing::info!(worker.id = %worker.holder.worker, "worker stopped");

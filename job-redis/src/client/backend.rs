@@ -64,6 +64,30 @@ impl Backend for Client {
         Ok(Grabbed::new(jobs, next_wake))
     }
 
+    /// On one Redis the completions ride with the grab, in one script call, when they fit one
+    /// (at most 200 of each); otherwise they are written first.
+    async fn complete_and_grab(
+        &self,
+        done: &[Completion],
+        grab: &Grab<'_>,
+    ) -> Result<(Vec<Ack>, Grabbed)> {
+        let one_call = self.inner.sites.shards().len() == 1
+            && done.len() <= COMPLETE_CHUNK
+            && grab.limit <= GRAB_CHUNK;
+        if done.is_empty() || !one_call {
+            let acks = if done.is_empty() {
+                Vec::new()
+            } else {
+                self.complete(done).await?
+            };
+            return Ok((acks, self.grab(grab).await?));
+        }
+        check_grab(grab)?;
+        let rows: Vec<&Completion> = done.iter().collect();
+        let (flags, grabbed) = scripts::grab(self.site(0), 0, grab, grab.limit, &rows).await?;
+        Ok((acks(flags), grabbed))
+    }
+
     async fn complete(&self, done: &[Completion]) -> Result<Vec<Ack>> {
         let flags = self
             .flags_by_shard(
@@ -73,10 +97,7 @@ impl Backend for Client {
                 |site, rows| async move { scripts::complete(site, &rows).await },
             )
             .await?;
-        Ok(flags
-            .into_iter()
-            .map(|ok| if ok { Ack::Ok } else { Ack::Lost })
-            .collect())
+        Ok(acks(flags))
     }
 
     async fn temp_fail(
@@ -225,7 +246,8 @@ impl Client {
         let mut grabbed = Grabbed::default();
         loop {
             let want = (limit - grabbed.jobs.len()).min(GRAB_CHUNK);
-            let more = scripts::grab(self.site(shard), shard_number(shard), grab, want).await?;
+            let (_, more) =
+                scripts::grab(self.site(shard), shard_number(shard), grab, want, &[]).await?;
             let full = more.jobs.len() == want;
             grabbed.jobs.extend(more.jobs);
             grabbed.next_wake = more.next_wake;
@@ -244,6 +266,14 @@ impl Client {
             parent
         }
     }
+}
+
+/// The answers to completions: each written, or its lease lost.
+fn acks(flags: Vec<bool>) -> Vec<Ack> {
+    flags
+        .into_iter()
+        .map(|ok| if ok { Ack::Ok } else { Ack::Lost })
+        .collect()
 }
 
 /// A shard's number as a lease carries it.

@@ -294,14 +294,16 @@ pub(crate) async fn forward(site: Site<'_>, row: &[String]) -> Result<()> {
     site.run(&invocation).await.map(drop)
 }
 
-/// GRAB: up to `limit` jobs of `grab`'s types from the shard numbered `shard`, and when the
-/// next delayed job there is due.
+/// GRAB: completes `done` (jobs of this shard), then leases up to `limit` jobs of `grab`'s
+/// types from the shard numbered `shard`; answers a flag per completion (as
+/// [`complete`]), the jobs, and when the next delayed job there is due.
 pub(crate) async fn grab(
     site: Site<'_>,
     shard: u16,
     grab: &Grab<'_>,
     limit: usize,
-) -> Result<Grabbed> {
+    done: &[&Completion],
+) -> Result<(Vec<bool>, Grabbed)> {
     /// Fields per job in the reply: id, type, arguments, attempt, max attempts, token, lease.
     const FIELDS: usize = 7;
     let reply = Reply::of("grab");
@@ -313,14 +315,33 @@ pub(crate) async fn grab(
         .arg(holder)
         .arg(grab.capabilities.join(","))
         .arg(filter_json(grab.filter))
-        .arg(FILTER_WINDOW);
+        .arg(FILTER_WINDOW)
+        .arg(done.len());
+    for completion in done {
+        completion_row(&mut invocation, completion);
+    }
     for job_type in grab.types {
         invocation.arg(*job_type);
     }
     let items = reply.array(site.run(&invocation).await?)?;
-    let (head, rows) = items
+    let (head, rest) = items
         .split_first()
         .ok_or_else(|| reply.error("empty reply"))?;
+    let (count, rest) = rest
+        .split_first()
+        .ok_or_else(|| reply.error("no completion count"))?;
+    let count = usize::try_from(reply.int(count)?).unwrap_or(usize::MAX);
+    if count != done.len() || rest.len() < count {
+        return Err(reply.error(format!(
+            "{count} completion answers for {} completions",
+            done.len()
+        )));
+    }
+    let (flags, rows) = rest.split_at(count);
+    let flags = flags
+        .iter()
+        .map(|flag| Ok(reply.int(flag)? == 1))
+        .collect::<Result<Vec<bool>>>()?;
     if rows.len() % FIELDS != 0 {
         return Err(reply.error(format!(
             "{} row fields is not a multiple of {FIELDS}",
@@ -345,7 +366,7 @@ pub(crate) async fn grab(
             count(&row[4])?,
         ));
     }
-    Ok(Grabbed::new(jobs, next_wake))
+    Ok((flags, Grabbed::new(jobs, next_wake)))
 }
 
 /// COMPLETE: one flag per completion, true where its lease still held.
@@ -353,12 +374,17 @@ pub(crate) async fn complete(site: Site<'_>, done: &[&Completion]) -> Result<Vec
     let mut invocation = site.call(&COMPLETE, true);
     invocation.arg(done.len());
     for completion in done {
-        invocation
-            .arg(completion.lease.id.to_string())
-            .arg(completion.lease.token)
-            .arg(completion.result.as_deref().unwrap_or_default());
+        completion_row(&mut invocation, completion);
     }
     Reply::of("complete").flags(site.run(&invocation).await?, done.len())
+}
+
+/// A completion's row: id, token, result ('' for none).
+fn completion_row(invocation: &mut Call, completion: &Completion) {
+    invocation
+        .arg(completion.lease.id.to_string())
+        .arg(completion.lease.token)
+        .arg(completion.result.as_deref().unwrap_or_default());
 }
 
 /// HEARTBEAT: renews `leases`; one flag per lease, true where it still held.

@@ -12,6 +12,7 @@ const PARTS: &[(&str, &str)] = &[
     ("resources", include_str!("../../lua/include/resources.lua")),
     ("finish", include_str!("../../lua/include/finish.lua")),
     ("leases", include_str!("../../lua/include/leases.lua")),
+    ("complete", include_str!("../../lua/include/complete.lua")),
     ("rows", include_str!("../../lua/include/rows.lua")),
 ];
 
