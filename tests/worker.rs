@@ -374,17 +374,23 @@ async fn idle_worker_wakes_for_new_and_delayed_jobs() {
     q.cleanup().await.unwrap();
 }
 
-/// Completions ride with the worker's next grab; a job that finishes while the worker waits
-/// for work (no grab comes before its poll ends, or the job's lease would run out: 20 s) is
-/// completed at once all the same.
+/// A job that finishes while the worker waits for work (no grab comes before its poll ends, or
+/// before the job's lease would run out: 20 s) is completed at once: by the ack task, also at
+/// concurrency 1, where completions otherwise ride with the next grab.
 #[tokio::test]
 async fn a_job_finishing_while_the_worker_waits_is_completed_at_once() {
+    for concurrency in [1, 4] {
+        job_finishing_while_the_worker_waits(concurrency).await;
+    }
+}
+
+async fn job_finishing_while_the_worker_waits(concurrency: usize) {
     let q = queue("idle_complete").await;
     let c = q.client().clone();
     let app = Arc::new(App::default());
     let stop = CancellationToken::new();
     let worker = Worker::new(c.clone(), app.clone())
-        .concurrency(4)
+        .concurrency(concurrency)
         .poll(Duration::from_secs(30));
     let running = tokio::spawn(worker.run_until(stop.clone().cancelled_owned()));
     let id = c.enqueue(Nap { millis: 300 }).await.unwrap();

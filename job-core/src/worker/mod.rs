@@ -249,6 +249,8 @@ struct Runtime<S, State, B> {
     leases: Arc<Leases>,
     tasks: tokio::sync::Mutex<JoinSet<()>>,
     acks: Arc<ack::Acks>,
+    /// Whether grabs carry the completions (see `ack.rs`).
+    carry: bool,
     background: JoinSet<()>,
     /// Fires when shutdown's grace period is over: running handlers stop, jobs go back.
     abort: CancellationToken,
@@ -263,7 +265,7 @@ where
     B: Backend,
 {
     fn start(worker: Worker<S, State, B>, stop: CancellationToken) -> Self {
-        let acks = Arc::new(ack::Acks::default());
+        let acks = Arc::new(ack::Acks::new(worker.config.concurrency));
         let leases = Arc::new(Leases::default());
         let stop_heartbeat = CancellationToken::new();
         let mut background = JoinSet::new();
@@ -284,6 +286,7 @@ where
             worker,
             leases,
             tasks: tokio::sync::Mutex::new(JoinSet::new()),
+            carry: acks.carried(),
             acks,
             background,
             abort: CancellationToken::new(),
@@ -303,8 +306,13 @@ where
                 continue;
             };
             let grab = self.grab_of(free);
-            // The jobs that finished since the last grab are completed by this one.
-            let done = self.acks.take(ack::BATCH);
+            // At concurrency 1, the job that finished since the last grab is completed by this
+            // one.
+            let done = if self.carry {
+                self.acks.take(ack::BATCH)
+            } else {
+                Vec::new()
+            };
             let sent = tokio::time::Instant::now();
             let answer = self.worker.backend.complete_and_grab(&done, &grab).await;
             let answer = answer.map(|(answers, grabbed)| {
