@@ -436,6 +436,13 @@ async fn heartbeats_keep_a_job_longer_than_its_lease_from_a_second_worker() {
 
 #[tokio::test]
 async fn graceful_shutdown_hands_unfinished_jobs_back() {
+    // Concurrency 2 runs each job in a task of its own, concurrency 1 in the run loop itself.
+    for concurrency in [2, 1] {
+        graceful_shutdown_at(concurrency).await;
+    }
+}
+
+async fn graceful_shutdown_at(concurrency: usize) {
     let q = queue("shutdown").await;
     let c = q.client().clone();
     let quick = c.enqueue(Long { millis: 10 }).await.unwrap();
@@ -443,7 +450,7 @@ async fn graceful_shutdown_hands_unfinished_jobs_back() {
     let app = Arc::new(App::default());
     let stop = CancellationToken::new();
     let worker = Worker::new(c.clone(), app.clone())
-        .concurrency(2)
+        .concurrency(concurrency)
         .grace(Duration::from_millis(200));
     let running = tokio::spawn(worker.run_until(stop.clone().cancelled_owned()));
     eventually(Duration::from_secs(5), "both jobs to start", || async {
