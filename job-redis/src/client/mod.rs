@@ -22,7 +22,8 @@ use crate::scripts::{self, Changed, Site, Sites};
 use crate::{Config, Error, Result, server};
 
 /// A connection to one namespace of a Redis: web apps enqueue through it, workers run jobs
-/// through it (it implements [`Backend`]). Cheap to clone; clones share connections.
+/// through it (it implements [`Backend`](job_core::Backend)). Cheap to clone; clones share
+/// connections.
 ///
 /// ```no_run
 /// # extern crate job_core as job;
