@@ -99,3 +99,46 @@ async fn send(sites: Arc<Sites>, shard: usize, batch: Vec<Pending>) {
         }
     }
 }
+
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use job_core::{Inserted, JobId, JobOptions, NewJob};
+
+    use crate::Config;
+    use crate::testing::TestQueue;
+
+    /// Concurrent single inserts share calls, and each caller gets the answer for its own job.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_callers_each_get_their_own_answer() {
+        let q = TestQueue::with_config("unit_batch", Config::new())
+            .await
+            .unwrap();
+        let jobs: Vec<NewJob> = (0..200)
+            .map(|n| {
+                NewJob::from_parts(
+                    "unit.batch",
+                    format!("{n}").into_bytes(),
+                    JobOptions::default(),
+                )
+            })
+            .collect();
+        let calls = jobs.iter().map(|job| {
+            let client = q.client().clone();
+            let job = job.clone();
+            tokio::spawn(async move { client.insert(job).await })
+        });
+        let answers = futures_util::future::join_all(calls).await;
+        for (job, answer) in jobs.iter().zip(answers) {
+            assert_eq!(answer.unwrap().unwrap(), Inserted::New(job.id()));
+        }
+        for job in &jobs {
+            let details = q.client().details(job.id()).await.unwrap().unwrap();
+            assert_eq!(details.payload, job.payload());
+        }
+        let unknown: JobId = JobId::new();
+        assert!(q.client().details(unknown).await.unwrap().is_none());
+        q.cleanup().await.unwrap();
+    }
+}

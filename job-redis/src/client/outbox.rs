@@ -98,3 +98,61 @@ impl Outbox {
         }
     }
 }
+
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use job_core::{JobId, JobState};
+    use redis::AsyncCommands;
+
+    use crate::Config;
+    use crate::testing::TestQueue;
+
+    /// An outbox entry is inserted into its home shard and taken off; the same entry forwarded
+    /// again (a crash between the insert and the removal) inserts nothing a second time.
+    #[tokio::test]
+    async fn forwarding_moves_each_child_once() {
+        let q = TestQueue::with_config("unit_outbox", Config::new().shards(2))
+            .await
+            .unwrap();
+        let client = q.client();
+        let sites = &client.inner.sites;
+        let home = sites.shards().get(1).prefix().to_owned();
+        let id = JobId::new();
+        let extras = serde_json::json!({ "home": home, "parent": JobId::new().to_string() });
+        let row = [
+            id.to_string(),
+            "unit.child".to_owned(),
+            "0".to_owned(),
+            "1".to_owned(),
+            "0".to_owned(),
+            "0".to_owned(),
+            "0".to_owned(),
+            "null".to_owned(),
+            extras.to_string(),
+        ];
+        let entry = serde_json::to_string(&(home.as_str(), row)).unwrap();
+        let outbox = sites.shards().get(0).outbox();
+        let mut conn = sites.conn();
+        for _ in 0..2 {
+            let _: i64 = conn.rpush(&outbox, &entry).await.unwrap();
+            client.inner.outbox.forward(0).await.unwrap();
+            let left: i64 = conn.llen(&outbox).await.unwrap();
+            assert_eq!(left, 0);
+        }
+        let details = client.details(id).await.unwrap().unwrap();
+        assert_eq!(details.state, JobState::Ready);
+        let in_home: bool = conn
+            .exists(sites.shards().get(1).job(&id.to_string()))
+            .await
+            .unwrap();
+        assert!(in_home, "the child lives in its home shard");
+        let ready: Vec<String> = conn
+            .lrange(sites.shards().get(1).ready_list("unit.child"), 0, -1)
+            .await
+            .unwrap();
+        assert_eq!(ready, [id.to_string()], "inserted once");
+        q.cleanup().await.unwrap();
+    }
+}

@@ -294,3 +294,56 @@ impl Waits {
         }
     }
 }
+
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::time::{Duration, Instant};
+
+    use job_core::{Grab, Holder};
+    use redis::AsyncCommands;
+
+    use crate::Config;
+    use crate::testing::TestQueue;
+
+    /// A wait ends when a marker of its types is set, ends at its timeout when none is, and
+    /// keeps its connection for the next wait.
+    #[tokio::test]
+    async fn a_wait_ends_on_a_marker_or_at_its_timeout() {
+        let q = TestQueue::with_config("unit_wait", Config::new())
+            .await
+            .unwrap();
+        let client = q.client();
+        let waits = &client.inner.waits;
+        let holder = Holder::current();
+        let types = ["unit.wait"];
+        let grab = Grab::new(&types, 1, Duration::from_secs(30), &holder);
+
+        let started = Instant::now();
+        waits
+            .wait_for_work(&grab, Duration::from_millis(200))
+            .await
+            .unwrap();
+        let waited = started.elapsed();
+        assert!(waited >= Duration::from_millis(150), "{waited:?}");
+
+        let marker = client.inner.sites.shards().get(0).wake("unit.wait");
+        let mut conn = client.inner.sites.conn();
+        let setter = async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let _: i64 = conn.zadd(&marker, "r", 0).await.unwrap();
+        };
+        let started = Instant::now();
+        let (waited, ()) =
+            tokio::join!(waits.wait_for_work(&grab, Duration::from_secs(20)), setter);
+        waited.unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "woken by the marker"
+        );
+        let pooled = waits.idle.lock().unwrap().get(&0).map_or(0, Vec::len);
+        assert_eq!(pooled, 1, "the connection waits again");
+        q.cleanup().await.unwrap();
+    }
+}
