@@ -36,6 +36,10 @@ pub(crate) fn grace(lease: Duration) -> Duration {
 #[derive(Debug, Default)]
 pub(crate) struct Leases {
     held: Mutex<HashMap<JobId, Held>>,
+    /// The shortest lease the heartbeat's schedule counts with (`None`: none computed yet).
+    /// Always locked after `held`.
+    scheduled: Mutex<Option<Duration>>,
+    /// Wakes the heartbeat when a lease shorter than `scheduled` comes.
     changed: Notify,
 }
 
@@ -57,16 +61,25 @@ impl Leases {
             cancel,
             valid_until: sent + lease.duration,
         };
-        let old = self
-            .held
-            .lock()
-            .ok()
-            .and_then(|mut map| map.insert(lease.id, held));
+        let (old, sooner) = match self.held.lock() {
+            Ok(mut map) => {
+                let old = map.insert(lease.id, held);
+                // Only a lease shorter than the schedule counts with makes the heartbeat come
+                // sooner: waking it for every job would cost a thread wake-up per job.
+                let sooner = self.scheduled.lock().map_or(true, |scheduled| {
+                    scheduled.is_none_or(|shortest| lease.duration < shortest)
+                });
+                (old, sooner)
+            }
+            Err(_) => (None, true),
+        };
         if let Some(old) = old {
             tracing::warn!(job.id = %lease.id, "lease lost and the job taken again; cancelling the old handler");
             old.cancel.cancel();
         }
-        self.changed.notify_one();
+        if sooner {
+            self.changed.notify_one();
+        }
     }
 
     /// Stops tracking a lease, unless a newer lease on the same job replaced it.
@@ -90,12 +103,20 @@ impl Leases {
     /// The next renewal is due a quarter of the shortest lease from now: a renewal then has
     /// more than half the lease to come back before the handler is stopped.
     fn interval(&self) -> Duration {
-        let shortest = self
-            .held
-            .lock()
-            .ok()
-            .and_then(|map| map.values().map(|h| h.lease.duration).min())
-            .unwrap_or(Duration::from_secs(60));
+        let shortest = match self.held.lock() {
+            Ok(map) => {
+                let shortest = map
+                    .values()
+                    .map(|h| h.lease.duration)
+                    .min()
+                    .unwrap_or(Duration::from_secs(60));
+                if let Ok(mut scheduled) = self.scheduled.lock() {
+                    *scheduled = Some(shortest);
+                }
+                shortest
+            }
+            Err(_) => Duration::from_secs(60),
+        };
         (shortest / 4).max(Duration::from_millis(5))
     }
 
@@ -204,6 +225,33 @@ mod tests {
         assert_eq!(margin(Duration::from_secs(3600)), Duration::from_secs(1));
         assert_eq!(grace(Duration::from_secs(2)), Duration::from_millis(200));
         assert_eq!(grace(Duration::from_secs(3600)), Duration::from_secs(1));
+    }
+
+    /// Whether the heartbeat was woken since the last look (a stored permit).
+    async fn woken(leases: &Leases) -> bool {
+        tokio::time::timeout(Duration::from_millis(5), leases.changed.notified())
+            .await
+            .is_ok()
+    }
+
+    #[tokio::test]
+    async fn only_a_lease_shorter_than_the_schedule_wakes_the_heartbeat() {
+        let leases = Leases::default();
+        let now = Instant::now();
+        leases.insert(lease(1, 1_000), CancellationToken::new(), now);
+        assert!(woken(&leases).await, "no schedule yet");
+        assert_eq!(leases.interval(), Duration::from_millis(250));
+        leases.insert(lease(2, 1_000), CancellationToken::new(), now);
+        assert!(
+            !woken(&leases).await,
+            "as long as the schedule's: no wake-up per job"
+        );
+        leases.insert(lease(3, 200), CancellationToken::new(), now);
+        assert!(
+            woken(&leases).await,
+            "shorter: the heartbeat must come sooner"
+        );
+        assert_eq!(leases.interval(), Duration::from_millis(50));
     }
 
     #[tokio::test(start_paused = true)]
