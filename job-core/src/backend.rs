@@ -198,7 +198,8 @@ impl<'a> Grab<'a> {
 pub struct Grabbed {
     /// The leased jobs, in (priority, FIFO) order.
     pub jobs: Vec<GrabbedJob>,
-    /// How long until a delayed job or an expiring lease may need attention, if any.
+    /// When the grab leased nothing: how long until a delayed job or an expiring lease may
+    /// need attention, if any (a caller that got jobs grabs again before it waits).
     pub next_wake: Option<Duration>,
 }
 

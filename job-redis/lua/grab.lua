@@ -10,7 +10,7 @@
 -- ARGV[1] settings (see base.lua)  ARGV[2] limit  ARGV[3] default lease_ms  ARGV[4] holder (JSON)
 -- ARGV[5] capabilities (comma-separated)  ARGV[6] filter (JSON object, or '')  ARGV[7] window
 -- ARGV[8] completions  ARGV[9..] that many rows of 3 (see complete.lua), then the types
--- returns: {next_wake_ms (-1: none), completions, a flag per completion (as COMPLETE answers),
+-- returns: {next_wake_ms (-1: none, or jobs were leased), completions, a flag per completion (as COMPLETE answers),
 --           then per job: id, type, payload, attempt, max_attempts, token, lease_ms}; records in
 --           `seen` that the types were asked for now
 --@include queues
@@ -323,9 +323,10 @@ if broken and leased == 0 then
     or ('ERR job: key `' .. key .. '` is a ' .. kind .. ', expected a list') })
 end
 
--- 7. Re-arm the wake marker of every queue with work left (one waiter wakes the next), and
---    tell the caller when the next delayed job, lease or retention expiry falls due (at once
---    while resource checks are left over).
+-- 7. Re-arm the wake marker of every queue with work left (one waiter wakes the next), and,
+--    when this grab leased nothing (the caller is about to wait), tell it when the next
+--    delayed job, lease or retention expiry falls due (at once while resource checks are left
+--    over). A caller that got jobs grabs again before it waits, so it is not told.
 for _, queue in ipairs(queues) do
   if redis.call('EXISTS', K.list(queue), K.ready(queue)) > 0 then
     redis.call('ZADD', K.wake(queue), 0, 'r')
@@ -337,12 +338,14 @@ local function sooner(at)
     next_at = at
   end
 end
-for _, index in ipairs({ 'delayed', 'leases' }) do
-  local first = redis.call('ZRANGE', K[index], 0, 0, 'WITHSCORES')
-  sooner(tonumber(first[2]))
-end
-if checks_left then
-  sooner(now)
+if leased == 0 then
+  for _, index in ipairs({ 'delayed', 'leases' }) do
+    local first = redis.call('ZRANGE', K[index], 0, 0, 'WITHSCORES')
+    sooner(tonumber(first[2]))
+  end
+  if checks_left then
+    sooner(now)
+  end
 end
 
 -- 8. Retention: the failures ended here, and, when this grab leased nothing (an idle
