@@ -12,21 +12,21 @@ use tokio::sync::Notify;
 use crate::{Ack, Backend, Completion};
 
 /// The most completions one call carries.
-pub(crate) const BATCH: usize = 200;
+const BATCH: usize = 200;
 
 /// The completions waiting to be written.
 pub(crate) struct Acks {
     state: Mutex<State>,
     wake: Notify,
-}
-
-#[derive(Default)]
-struct State {
-    pending: Vec<Completion>,
-    /// The fetch loop waits for work or pauses: no grab comes soon to carry completions.
-    idle: bool,
     /// Grabs carry completions (a worker of concurrency 1); else the ack task writes them all.
     carried: bool,
+}
+
+struct State {
+    pending: Vec<Completion>,
+    /// No grab comes soon to carry completions: the fetch loop waits for work or pauses, or
+    /// grabs never carry them.
+    idle: bool,
     /// Shutdown is flushing: no more completions are taken in.
     closed: bool,
 }
@@ -39,16 +39,20 @@ impl Acks {
             state: Mutex::new(State {
                 pending: Vec::new(),
                 idle: !carried,
-                carried,
                 closed: false,
             }),
             wake: Notify::new(),
+            carried,
         }
     }
 
-    /// Whether grabs carry the completions.
-    pub(crate) fn carried(&self) -> bool {
-        self.state.lock().is_ok_and(|state| state.carried)
+    /// The completions the next grab carries: those waiting, at concurrency 1; none otherwise.
+    pub(crate) fn for_grab(&self) -> Vec<Completion> {
+        if self.carried {
+            self.take(BATCH)
+        } else {
+            Vec::new()
+        }
     }
 
     /// Queues a completion; gives it back once closed (the caller writes it itself).
@@ -74,7 +78,7 @@ impl Acks {
         let Ok(mut state) = self.state.lock() else {
             return;
         };
-        state.idle = idle || !state.carried;
+        state.idle = idle || !self.carried;
         let waiting = !state.pending.is_empty();
         drop(state);
         if idle && waiting {

@@ -249,8 +249,6 @@ struct Runtime<S, State, B> {
     leases: Arc<Leases>,
     tasks: tokio::sync::Mutex<JoinSet<()>>,
     acks: Arc<ack::Acks>,
-    /// Whether grabs carry the completions (see `ack.rs`).
-    carry: bool,
     background: JoinSet<()>,
     /// Fires when shutdown's grace period is over: running handlers stop, jobs go back.
     abort: CancellationToken,
@@ -286,7 +284,6 @@ where
             worker,
             leases,
             tasks: tokio::sync::Mutex::new(JoinSet::new()),
-            carry: acks.carried(),
             acks,
             background,
             abort: CancellationToken::new(),
@@ -308,11 +305,7 @@ where
             let grab = self.grab_of(free);
             // At concurrency 1, the job that finished since the last grab is completed by this
             // one.
-            let done = if self.carry {
-                self.acks.take(ack::BATCH)
-            } else {
-                Vec::new()
-            };
+            let done = self.acks.for_grab();
             let sent = tokio::time::Instant::now();
             let answer = self.worker.backend.complete_and_grab(&done, &grab).await;
             let answer = answer.map(|(answers, grabbed)| {

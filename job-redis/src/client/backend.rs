@@ -71,15 +71,14 @@ impl Backend for Client {
         done: &[Completion],
         grab: &Grab<'_>,
     ) -> Result<(Vec<Ack>, Grabbed)> {
+        if done.is_empty() {
+            return Ok((Vec::new(), self.grab(grab).await?));
+        }
         let one_call = self.inner.sites.shards().len() == 1
             && done.len() <= COMPLETE_CHUNK
             && grab.limit <= GRAB_CHUNK;
-        if done.is_empty() || !one_call {
-            let acks = if done.is_empty() {
-                Vec::new()
-            } else {
-                self.complete(done).await?
-            };
+        if !one_call {
+            let acks = self.complete(done).await?;
             return Ok((acks, self.grab(grab).await?));
         }
         check_grab(grab)?;

@@ -40,6 +40,8 @@ pub(crate) struct Lua {
     read_only: bool,
     /// The file with its parts, for `EVALSHA`.
     script: LazyLock<Script>,
+    /// Its function's name in the library, for `FCALL`.
+    function: LazyLock<String>,
 }
 
 macro_rules! script {
@@ -59,6 +61,7 @@ macro_rules! script {
                     include_str!(concat!("../../lua/", $file, ".lua")),
                 ))
             }),
+            function: LazyLock::new(|| source::function_name(&LIBRARY.version, $file)),
         };
     };
 }
@@ -220,7 +223,7 @@ impl Site<'_> {
             }
             Loading::Functions => {
                 let mut cmd = redis::cmd("FCALL");
-                cmd.arg(source::function_name(&LIBRARY.version, lua.name));
+                cmd.arg(lua.function.as_str());
                 cmd
             }
         };
