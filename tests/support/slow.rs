@@ -115,8 +115,11 @@ impl Slowlog {
                     .collect(),
                 _ => Vec::new(),
             };
+            // A script call, as Redis Functions or `EVALSHA` run it.
             let script = args.first().is_some_and(|c| {
-                c.eq_ignore_ascii_case("evalsha") || c.eq_ignore_ascii_case("eval")
+                ["fcall", "fcall_ro", "evalsha", "eval"]
+                    .iter()
+                    .any(|name| c.eq_ignore_ascii_case(name))
             });
             if script && std::env::var("SLOW_DEBUG").is_ok() {
                 eprintln!("slowlog {micros} {}", args.join(" "));
