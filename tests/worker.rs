@@ -535,6 +535,38 @@ async fn a_worker_dropped_mid_job_loses_nothing() {
     q.cleanup().await.unwrap();
 }
 
+/// `run_until` runs its loop as a task of its own; dropping the future that runs the worker
+/// stops that task too, so a dropped worker grabs nothing more.
+#[tokio::test]
+async fn dropping_the_run_future_stops_the_worker() {
+    let q = queue("dropped_future").await;
+    let c = q.client().clone();
+    let first = c.enqueue(Add { a: 1, b: 1 }).await.unwrap();
+    let app = Arc::new(App::default());
+    let running = Worker::new(c.clone(), app.clone()).run_until(std::future::pending());
+    let done = eventually(
+        Duration::from_secs(5),
+        "the first job to complete",
+        || async { (state_of(&q, first).await == JobState::Completed).then_some(()) },
+    );
+    tokio::select! {
+        ended = running => panic!("the worker stopped by itself: {ended:?}"),
+        () = done => {}
+    }
+    // The run future is dropped: a job enqueued now is left for another worker.
+    let second = c.enqueue(Add { a: 2, b: 2 }).await.unwrap();
+    let other = Arc::new(App::default());
+    let ran = Worker::new(c.clone(), other.clone())
+        .drain(10)
+        .await
+        .unwrap();
+    assert_eq!(ran, 1, "the second job was still there for another worker");
+    assert_eq!(state_of(&q, second).await, JobState::Completed);
+    assert_eq!(*app.seen.lock().unwrap(), ["add 2"]);
+    assert_eq!(*other.seen.lock().unwrap(), ["add 4"]);
+    q.cleanup().await.unwrap();
+}
+
 #[tokio::test]
 async fn a_handler_whose_lease_is_lost_is_cancelled_and_its_outcome_refused() {
     let q = queue("lease_lost").await;

@@ -15,6 +15,7 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::error::chain;
 use crate::run::LeaseOps;
@@ -171,11 +172,14 @@ where
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), Error> {
         self.check_names()?;
         let stop = CancellationToken::new();
-        let runtime = Runtime::start(self, stop.clone());
+        let runtime = Arc::new(Runtime::start(self, stop.clone()));
         {
             // The driver checks `stop` between steps, so a grab in flight always completes and
             // its jobs run; only its waits are cut short.
-            let fetch = runtime.run();
+            let fetch = on_runtime(
+                runtime.clone(),
+                |runtime| async move { runtime.run().await },
+            );
             let signal = async {
                 shutdown.await;
                 tracing::info!("shutdown requested; no more grabs");
@@ -187,7 +191,10 @@ where
                 () = signal => {}
             }
         }
-        runtime.shut_down().await;
+        // The loop's task has ended and dropped its share.
+        if let Some(runtime) = Arc::into_inner(runtime) {
+            runtime.shut_down().await;
+        }
         Ok(())
     }
 
@@ -205,9 +212,14 @@ where
     /// [`Worker::run_until`].
     pub async fn drain(self, limit: usize) -> Result<usize, Error> {
         self.check_names()?;
-        let runtime = Runtime::start(self, CancellationToken::new());
-        let ran = runtime.drain(limit).await;
-        runtime.shut_down().await;
+        let runtime = Arc::new(Runtime::start(self, CancellationToken::new()));
+        let ran = on_runtime(runtime.clone(), |runtime| async move {
+            runtime.drain(limit).await
+        })
+        .await;
+        if let Some(runtime) = Arc::into_inner(runtime) {
+            runtime.shut_down().await;
+        }
         match ran {
             Ok(ran) if ran > limit => Err(Error::DrainLimit { limit }),
             other => other,
@@ -229,6 +241,27 @@ where
             crate::check_name(crate::NameKind::Capability, capability)?;
         }
         Ok(())
+    }
+}
+
+/// Runs a loop of `runtime` as a task of its own, and waits for it; dropping the wait stops it.
+///
+/// A loop polled where `run_until` was awaited would run on the caller's thread, often the
+/// thread blocked in `block_on` outside the runtime's workers: every hand-off between it and
+/// the job tasks would then wake a thread (half the client's CPU per job at concurrency 1).
+async fn on_runtime<R, F, Fut, T>(runtime: Arc<R>, body: F) -> T
+where
+    R: Send + Sync + 'static,
+    F: FnOnce(Arc<R>) -> Fut,
+    Fut: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let task = AbortOnDropHandle::new(tokio::spawn(body(runtime)));
+    match task.await {
+        Ok(value) => value,
+        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+        // Cancelled: only the runtime shutting down cancels it, and that drops this caller too.
+        Err(_) => std::future::pending().await,
     }
 }
 
