@@ -174,3 +174,46 @@ async fn an_idle_namespace_forgets_jobs_past_their_age() {
     stop.cancel();
     worker.await.unwrap().unwrap();
 }
+
+/// Each call carries its client's settings, and the library keeps the last ones it parsed: two
+/// clients with different retention, calling in turn on one Redis, each get their own.
+#[tokio::test]
+async fn clients_with_different_settings_on_one_redis_each_get_their_own() {
+    let keep = support::queue_with(
+        "keep_settings_a",
+        Config::new().keep_completed(Retention::new(1_000, Duration::from_secs(3_600))),
+    )
+    .await;
+    let drop = support::queue_with(
+        "keep_settings_b",
+        Config::new().keep_completed(Retention::none()),
+    )
+    .await;
+    let mut kept = Vec::new();
+    let mut dropped = Vec::new();
+    for i in 0..20 {
+        kept.push(keep.client().enqueue(Noop { i }).await.unwrap());
+        dropped.push(drop.client().enqueue(Noop { i }).await.unwrap());
+        // One job of each, completed in turn: every call alternates between the two settings.
+        for q in [&keep, &drop] {
+            let ran = job::Worker::<Set, ()>::new(q.client().clone(), ())
+                .drain(1)
+                .await
+                .unwrap();
+            assert_eq!(ran, 1);
+        }
+    }
+    for id in kept {
+        let details = keep.client().details(id).await.unwrap();
+        assert!(details.is_some(), "a job of the keeping client was deleted");
+    }
+    for id in dropped {
+        let details = drop.client().details(id).await.unwrap();
+        assert!(
+            details.is_none(),
+            "a job of the client that keeps none was kept"
+        );
+    }
+    keep.cleanup().await.unwrap();
+    drop.cleanup().await.unwrap();
+}
