@@ -55,6 +55,15 @@ pub use job_core::{
     Outcome, ParseJobIdError, ResourceState, Result, Run, Start, UniqueWhile, limits,
 };
 
+/// Recurring jobs: a cron line in a time zone, or a fixed interval, and the job each tick
+/// inserts; stored in Redis with [`redis::Client::upsert_schedule`], fired once per tick by
+/// the schedulers every worker runs (see README, "Schedules").
+pub mod schedule {
+    pub use job_core::{MISSED_AFTER, Missed, Overlap, Plan, Schedule, ScheduleError};
+    pub use job_redis::{Fire, FireOutcome, ScheduleInfo, Upserted};
+}
+pub use job_core::{Missed, Overlap, Schedule};
+
 /// For those who implement a backend, or drive one by hand (the worker does it for you): the
 /// trait with one method per atomic transition, and the values those methods take and answer.
 pub mod backend {

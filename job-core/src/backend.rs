@@ -105,6 +105,17 @@ pub trait Backend: Clone + Send + Sync + 'static {
         async { Ok(Vec::new()) }
     }
 
+    /// Runs the scheduler of the backend's schedules until `stop` fires (see
+    /// [`Schedule`](crate::Schedule)); a worker runs one unless told not to. Errors it can
+    /// recover from are its own to log and retry. None by default: returns at once.
+    fn run_scheduler(
+        &self,
+        stop: tokio_util::sync::CancellationToken,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        let _ = stop;
+        async { Ok(()) }
+    }
+
     /// Whether an error says the call itself is wrong (a child too large, a resource that will
     /// not exist), so repeating it cannot succeed. Others (the storage unreachable, restarting)
     /// are retried. None is by default.

@@ -44,6 +44,9 @@ pub enum Error {
     /// A name (a job type, a capability) breaks the rules of [`NameKind`](crate::NameKind).
     #[error(transparent)]
     InvalidName(#[from] crate::InvalidName),
+    /// A schedule that cannot be stored: a bad name, cron line, interval, time zone or job.
+    #[error(transparent)]
+    Schedule(#[from] crate::ScheduleError),
     /// The backend failed.
     #[error("backend operation failed")]
     Backend(#[source] BoxError),

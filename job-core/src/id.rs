@@ -33,6 +33,24 @@ impl JobId {
     }
 }
 
+impl JobId {
+    /// The id of the job that `key`'s tick at `millis` (ms since the Unix epoch) makes: the
+    /// same key and time give the same id, in every process and build, so a tick inserted
+    /// twice is stored once. Ids made this way sort by their time, as fresh ids do.
+    #[must_use]
+    pub fn for_tick(key: &str, millis: u64) -> Self {
+        // Two FNV-1a hashes with different bases: 128 stable bits, of which the id keeps 80.
+        let fnv = |basis: u64| {
+            key.bytes().fold(basis, |hash, byte| {
+                (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+            })
+        };
+        let random =
+            (u128::from(fnv(0xcbf2_9ce4_8422_2325)) << 64) | u128::from(fnv(0x6c62_272e_07bb_0142));
+        Self(ulid::Ulid::from_parts(millis, random))
+    }
+}
+
 impl Default for JobId {
     fn default() -> Self {
         Self::new()

@@ -13,6 +13,7 @@ mod job;
 mod name;
 mod outcome;
 mod run;
+mod schedule;
 mod set;
 mod worker;
 
@@ -32,6 +33,7 @@ pub use job::{Effect, Job, JobOptions, NewJob, Start, UniqueWhile};
 pub use name::{InvalidName, NameKind, check_name, name_problem};
 pub use outcome::{Failure, Outcome};
 pub use run::{Context, Run};
+pub use schedule::{MISSED_AFTER, Missed, Overlap, Plan, Schedule, ScheduleError};
 pub use set::{Dispatch, JobSet};
 pub use worker::Worker;
 

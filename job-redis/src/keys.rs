@@ -49,12 +49,17 @@ pub(crate) mod suffix {
     pub(crate) const RC: &str = "rc";
     /// zset: resources whose blocked heads still need a check.
     pub(crate) const RV: &str = "rv";
+    pub(crate) const SCHEDULE: &str = "s:";
+    pub(crate) const FIRES: &str = "sf:";
+    pub(crate) const DUE: &str = "sd";
+    pub(crate) const SCHEDULES: &str = "sn";
+    pub(crate) const TICK: &str = "sw";
 
     /// All of them.
     #[cfg(test)]
     pub(crate) const ALL: &[&str] = &[
         JOB, ARGS, HISTORY, LIST, READY, WAKE, SETS, FIFO, EFFECTS, LEASES, DELAYED, DONE, FAILED,
-        SEQ, UNIQ, SEEN, OUTBOX, FWD, RX, RC, RV,
+        SEQ, UNIQ, SEEN, OUTBOX, FWD, RX, RC, RV, SCHEDULE, FIRES, DUE, SCHEDULES, TICK,
     ];
 }
 
@@ -131,6 +136,22 @@ impl Shard {
     }
 
     /// `outbox`: REPLACE children waiting to be forwarded to their own shards.
+    /// The schedulers' wake marker: set when a schedule changes.
+    pub(crate) fn tick(&self) -> String {
+        self.key(suffix::TICK, "")
+    }
+
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
+    pub(crate) fn schedule(&self, name: &str) -> String {
+        self.key(suffix::SCHEDULE, name)
+    }
+
+    /// Unpaused schedules by when a scheduler should look at them.
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
+    pub(crate) fn due(&self) -> String {
+        self.key(suffix::DUE, "")
+    }
+
     pub(crate) fn outbox(&self) -> String {
         self.key(suffix::OUTBOX, "")
     }

@@ -16,6 +16,7 @@ mod conn;
 mod error;
 mod keys;
 mod reply;
+mod schedule;
 mod scripts;
 mod server;
 #[cfg(feature = "testing")]
@@ -24,4 +25,5 @@ pub mod testing;
 pub use client::Client;
 pub use config::{Config, Retention};
 pub use error::{Error, Result};
+pub use schedule::{Fire, FireOutcome, ScheduleInfo, Upserted};
 pub use scripts::Loading;

@@ -83,6 +83,18 @@ impl TestQueue {
         Ok(Self { client })
     }
 
+    /// Connects another client to the test's namespace, with the same settings and
+    /// connections of its own (a second process, as far as Redis can tell).
+    ///
+    /// # Errors
+    ///
+    /// As [`TestQueue::new`].
+    pub async fn another_client(&self) -> Result<Client> {
+        let url =
+            std::env::var(REDIS_URL_VAR).unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+        Client::connect_with(&url, self.client.config().clone()).await
+    }
+
     /// Returns the client, in the test's namespace.
     #[must_use]
     pub fn client(&self) -> &Client {
@@ -138,6 +150,28 @@ impl TestQueue {
             }
         }
         Ok(None)
+    }
+
+    /// Makes a stored schedule look as if every scheduler had been down since `since`: its
+    /// last handled tick moves back there and it is due at once, so the ticks after `since`
+    /// count as missed. Returns whether the schedule exists.
+    ///
+    /// # Errors
+    ///
+    /// Redis errors.
+    pub async fn rewind_schedule(&self, name: &str, since: std::time::SystemTime) -> Result<bool> {
+        let mut conn = self.client.connection();
+        let last = crate::schedule::millis_of(since);
+        for (_, shard) in self.client.shards().iter() {
+            let key = shard.schedule(name);
+            let stored: bool = conn.exists(&key).await?;
+            if stored {
+                let _: () = conn.hset(&key, "last", last).await?;
+                let _: () = conn.zadd(shard.due(), name, 0).await?;
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Returns the waiting (ready or delayed) jobs of type `J`, in id order (ids grow with

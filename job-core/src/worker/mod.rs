@@ -61,6 +61,8 @@ pub(crate) struct WorkerConfig {
     pub(crate) lease: Duration,
     /// What this worker can do; it takes only jobs whose requirements these cover.
     pub(crate) capabilities: Vec<String>,
+    /// Whether it runs a scheduler of the backend's schedules too.
+    pub(crate) schedules: bool,
 }
 
 impl Default for WorkerConfig {
@@ -72,6 +74,7 @@ impl Default for WorkerConfig {
             max_grab: 200,
             lease: Duration::from_secs(60),
             capabilities: Vec::new(),
+            schedules: true,
         }
     }
 }
@@ -109,6 +112,15 @@ where
     #[must_use]
     pub fn concurrency(mut self, concurrency: usize) -> Self {
         self.config.concurrency = concurrency.clamp(1, crate::limits::MAX_CONCURRENCY);
+        self
+    }
+
+    /// Sets whether this worker also runs a scheduler, which fires the ticks of the backend's
+    /// [`Schedule`](crate::Schedule)s (default: on). Any number may run: each tick fires once.
+    /// Turn it off where a dedicated process runs the scheduler.
+    #[must_use]
+    pub fn schedules(mut self, run: bool) -> Self {
+        self.config.schedules = run;
         self
     }
 
@@ -172,7 +184,7 @@ where
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), Error> {
         self.check_names()?;
         let stop = CancellationToken::new();
-        let runtime = Arc::new(Runtime::start(self, stop.clone()));
+        let runtime = Arc::new(Runtime::start(self, stop.clone(), true));
         {
             // The driver checks `stop` between steps, so a grab in flight always completes and
             // its jobs run; only its waits are cut short.
@@ -212,7 +224,7 @@ where
     /// [`Worker::run_until`].
     pub async fn drain(self, limit: usize) -> Result<usize, Error> {
         self.check_names()?;
-        let runtime = Arc::new(Runtime::start(self, CancellationToken::new()));
+        let runtime = Arc::new(Runtime::start(self, CancellationToken::new(), false));
         let ran = on_runtime(runtime.clone(), |runtime| async move {
             runtime.drain(limit).await
         })
@@ -295,7 +307,9 @@ where
     State: Send + Sync + 'static,
     B: Backend,
 {
-    fn start(worker: Worker<S, State, B>, stop: CancellationToken) -> Self {
+    /// Starts a worker's background tasks; its scheduler too when `scheduling` (a run, not a
+    /// drain) and the worker runs one.
+    fn start(worker: Worker<S, State, B>, stop: CancellationToken, scheduling: bool) -> Self {
         let acks = Arc::new(ack::Acks::new(worker.config.concurrency));
         let leases = Arc::new(Leases::default());
         let stop_heartbeat = CancellationToken::new();
@@ -306,6 +320,15 @@ where
             leases.clone(),
             stop_heartbeat.clone(),
         ));
+        if scheduling && worker.config.schedules {
+            let backend = worker.backend.clone();
+            let stop = stop.clone();
+            background.spawn(async move {
+                if let Err(error) = backend.run_scheduler(stop).await {
+                    tracing::error!(error = %chain(&error), "the scheduler stopped");
+                }
+            });
+        }
         background.spawn(report_warnings(
             worker.backend.clone(),
             stop_heartbeat.clone(),

@@ -19,6 +19,9 @@ local SHARD_KEYS = {
   rx = 'rx',           -- set: resources that exist
   rc = 'rc',           -- hash: resource -> the create or delete that left without completing
   rv = 'rv',           -- zset: resources whose blocked heads still need a check
+  due = 'sd',          -- zset: unpaused schedules by when a scheduler should look at them (ms)
+  schedules = 'sn',    -- zset: every schedule's name, score 0 (listed in name order)
+  tick = 'sw',         -- zset: the schedulers' wake marker, set by a schedule's change
 }
 local ITEM_KEYS = {
   job = 'j:',          -- hash: a job's fields
@@ -30,6 +33,8 @@ local ITEM_KEYS = {
   sets = 'q:',         -- set: a type's requirement sets in use
   fifo = 'res:',       -- zset: a resource's jobs by position
   effects = 'rfx:',    -- zset: a resource's creates and deletes
+  schedule = 's:',     -- hash: a schedule: its spec, job template, last tick and counts
+  fires = 'sf:',       -- list: a schedule's latest fires, newest first
 }
 local KEY_NAMES = { __index = function(keys, name)
   local key

@@ -12,8 +12,10 @@
 -- `attributes` (an object). The client checks names and sizes before it sends a row.
 local ROW = 9
 
--- Reads and validates `count` rows from ARGV[first] without writing; returns them as tables.
-local function read_rows(first, count)
+-- Reads and validates `count` rows from `args` (ARGV unless given) at `first`, without writing;
+-- returns them as tables.
+local function read_rows(first, count, args)
+  local ARGV = args or ARGV
   local rows = {}
   for i = 0, count - 1 do
     local b = first + i * ROW

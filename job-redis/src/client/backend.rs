@@ -201,6 +201,10 @@ impl Backend for Client {
     async fn warnings(&self) -> Result<Vec<String>> {
         self.server_warnings().await
     }
+
+    async fn run_scheduler(&self, stop: tokio_util::sync::CancellationToken) -> Result<()> {
+        self.run_schedules(stop.cancelled_owned()).await
+    }
 }
 
 impl Client {

@@ -9,6 +9,7 @@ mod backend;
 mod batch;
 mod insert;
 mod outbox;
+mod schedules;
 mod wait;
 
 use self::batch::Batcher;
@@ -260,6 +261,12 @@ impl Client {
                 resource,
             }),
         }
+    }
+
+    /// The client's settings.
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
+    pub(crate) fn config(&self) -> &Config {
+        &self.inner.config
     }
 
     /// Every shard of the namespace.

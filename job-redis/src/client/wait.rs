@@ -55,18 +55,36 @@ impl Waits {
     /// connection to the shard's master (a command's keys must share a slot), and the first
     /// to answer ends the wait.
     pub(super) async fn wait_for_work(&self, grab: &Grab<'_>, timeout: Duration) -> Result<()> {
+        let mut keys = Vec::with_capacity(self.sites.shards().len());
+        for (index, shard) in self.sites.shards().iter() {
+            keys.push((index, self.wake_keys(shard, grab).await?));
+        }
+        self.wait_on(keys, timeout).await
+    }
+
+    /// Blocks until a schedule changes (its wake marker is set, on any shard), or `timeout`.
+    pub(super) async fn wait_for_schedules(&self, timeout: Duration) -> Result<()> {
+        let keys = self
+            .sites
+            .shards()
+            .iter()
+            .map(|(index, shard)| (index, vec![shard.tick()]))
+            .collect();
+        self.wait_on(keys, timeout).await
+    }
+
+    /// Blocks until one of the marker `keys` (per shard) is set, or `timeout`: on one Redis one
+    /// `BZPOPMIN` over them all; on a Cluster one per shard, each on its own connection to the
+    /// shard's master, and the first to answer ends the wait.
+    async fn wait_on(&self, keys: Vec<(usize, Vec<String>)>, timeout: Duration) -> Result<()> {
         // Redis reads a 0 timeout as "forever"; 2 ms is the shortest that blocks at all.
         let timeout = timeout.max(Duration::from_millis(2));
         if let Opener::Single(_) = self.opener {
-            let mut keys = Vec::new();
-            for (_, shard) in self.sites.shards().iter() {
-                keys.extend(self.wake_keys(shard, grab).await?);
-            }
+            let keys = keys.into_iter().flat_map(|(_, keys)| keys).collect();
             return self.block(0, keys, timeout).await;
         }
-        let mut waiting = Vec::with_capacity(self.sites.shards().len());
-        for (index, shard) in self.sites.shards().iter() {
-            let keys = self.wake_keys(shard, grab).await?;
+        let mut waiting = Vec::with_capacity(keys.len());
+        for (index, keys) in keys {
             waiting.push((index, keys, self.waiter(index).await?));
         }
         let waits = waiting.iter().map(|(index, keys, waiter)| {

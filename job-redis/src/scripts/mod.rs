@@ -50,18 +50,20 @@ macro_rules! script {
             name: $file,
             body: include_str!(concat!("../../lua/", $file, ".lua")),
             read_only: $read_only,
-            script: LazyLock::new(|| {
+            script: std::sync::LazyLock::new(|| {
                 let shebang = if $read_only {
                     "#!lua flags=no-writes"
                 } else {
                     "#!lua"
                 };
-                Script::new(&source::assemble(
+                redis::Script::new(&$crate::scripts::source::assemble(
                     shebang,
                     include_str!(concat!("../../lua/", $file, ".lua")),
                 ))
             }),
-            function: LazyLock::new(|| source::function_name(&LIBRARY.version, $file)),
+            function: std::sync::LazyLock::new(|| {
+                $crate::scripts::source::function_name(&$crate::scripts::LIBRARY.version, $file)
+            }),
         };
     };
 }
@@ -79,7 +81,9 @@ script!(RETRY, "retry", false);
 script!(DETAILS, "details", true);
 script!(RESOURCE, "resource", true);
 
-/// Every script.
+pub(crate) mod schedules;
+
+/// Every script of this module (the schedule scripts are in `schedules`).
 static ALL: [&Lua; 12] = [
     &INSERT, &GRAB, &COMPLETE, &TEMP_FAIL, &PERM_FAIL, &REPLACE, &HEARTBEAT, &RELEASE, &CANCEL,
     &RETRY, &DETAILS, &RESOURCE,
@@ -95,6 +99,7 @@ struct Library {
 static LIBRARY: LazyLock<Library> = LazyLock::new(|| {
     let scripts: Vec<(&str, &str, bool)> = ALL
         .iter()
+        .chain(schedules::ALL.iter())
         .map(|lua| (lua.name, lua.body, lua.read_only))
         .collect();
     let draft = source::library("0", &scripts);

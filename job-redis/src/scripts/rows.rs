@@ -101,6 +101,20 @@ pub(super) fn push_row(
         .arg(extras(job, parent, home));
 }
 
+/// Appends a schedule's job template: an insert row without its id and start (type, priority,
+/// max_attempts, lease_ms, payload, extras; see `schedules.lua`), each tick's job being ready
+/// at once under an id of its own.
+pub(super) fn push_template(invocation: &mut super::Call, job: &NewJob) {
+    let options = job.options();
+    invocation
+        .arg(job.name())
+        .arg(options.priority())
+        .arg(options.max_attempts())
+        .arg(options.lease().map_or(0, millis))
+        .arg(job.payload())
+        .arg(extras(job, None, None));
+}
+
 /// The rare fields of an insert row as a JSON object, or empty when the job has none. `home` is
 /// the shard prefix of a REPLACE child that lives in another shard than its parent.
 fn extras(job: &NewJob, parent: Option<JobId>, home: Option<&str>) -> String {

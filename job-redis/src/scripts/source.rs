@@ -14,6 +14,7 @@ const PARTS: &[(&str, &str)] = &[
     ("leases", include_str!("../../lua/include/leases.lua")),
     ("complete", include_str!("../../lua/include/complete.lua")),
     ("rows", include_str!("../../lua/include/rows.lua")),
+    ("schedules", include_str!("../../lua/include/schedules.lua")),
 ];
 
 /// The line that includes a part.
@@ -108,6 +109,11 @@ mod tests {
         include_str!("../../lua/retry.lua"),
         include_str!("../../lua/details.lua"),
         include_str!("../../lua/resource.lua"),
+        include_str!("../../lua/schedule_upsert.lua"),
+        include_str!("../../lua/schedule_due.lua"),
+        include_str!("../../lua/schedule_fire.lua"),
+        include_str!("../../lua/schedule_change.lua"),
+        include_str!("../../lua/schedule_list.lua"),
     ];
 
     #[test]
