@@ -12,6 +12,8 @@
 //! bench types BACKLOG MEASURED     the first MEASURED jobs of a backlog over 100 types (1000000 50000)
 //! bench resources R PER C          R resources x PER jobs each, drained at C (default 10000 5 100)
 //! bench slowlog                    the slowest script call (SLOWLOG) where data once made it long
+//! bench schedules N SCHEDULERS     N every-minute schedules: all their jobs ready after the minute (10000 3)
+//! bench tick-latency N SCHEDULERS  a */1 s schedule: tick -> its job ready, N ticks (default 30 3)
 //! bench all                        each of the above once (process at 1, 10, 100)
 //! ```
 //!
@@ -588,6 +590,152 @@ async fn slowlog(env: &Env) {
     env.delete_matching("slow:*").await;
 }
 
+/// Runs `count` schedulers, each a client with connections of its own, until `stop`.
+async fn run_schedulers(
+    env: &Env,
+    namespace: &str,
+    count: usize,
+    stop: &tokio_util::sync::CancellationToken,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut running = Vec::new();
+    for _ in 0..count {
+        let config = Config::new().namespace(namespace);
+        let client = Client::connect_with(&env.url, config).await.unwrap();
+        let stop = stop.clone();
+        running.push(tokio::spawn(async move {
+            client.run_schedules(stop.cancelled_owned()).await.unwrap();
+        }));
+    }
+    running
+}
+
+/// How many jobs wait in the no-op queue.
+async fn waiting(env: &Env, client: &Client) -> usize {
+    redis::cmd("LLEN")
+        .arg(format!("{}:{{0}}:l:noop", client.namespace()))
+        .query_async(&mut env.raw.clone())
+        .await
+        .unwrap()
+}
+
+fn epoch_ms() -> u64 {
+    u64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+}
+
+/// `n` schedules that fire every minute and `schedulers` schedulers: how long after the minute
+/// the last (and the first) of the minute's jobs is ready, and the Redis CPU per fire.
+async fn schedules(env: &Env, n: usize, schedulers: usize) {
+    let client = env.client().await;
+    for chunk in (0..n).collect::<Vec<_>>().chunks(200) {
+        futures_util::future::join_all(chunk.iter().map(|i| {
+            let client = client.clone();
+            async move {
+                let schedule = job::Schedule::every(format!("s{i}"), Duration::from_secs(60))
+                    .unwrap()
+                    .job(Noop { i: *i as u64 })
+                    .unwrap();
+                client.upsert_schedule(&schedule).await.unwrap();
+            }
+        }))
+        .await;
+    }
+    let stop = tokio_util::sync::CancellationToken::new();
+    let running = run_schedulers(env, client.namespace(), schedulers, &stop).await;
+    // Let them plan every schedule's first tick, then wait for the minute.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let minute = (epoch_ms() / 60_000 + 1) * 60_000;
+    if minute - epoch_ms() < 1_000 {
+        panic!("started too close to the minute; run it again");
+    }
+    tokio::time::sleep(Duration::from_millis(minute - epoch_ms() - 500)).await;
+    let measure = env.measure().await;
+    let (mut first, mut last) = (None, None);
+    while last.is_none() {
+        let ready = waiting(env, &client).await;
+        let late = epoch_ms().saturating_sub(minute);
+        if ready > 0 && first.is_none() {
+            first = Some(late);
+        }
+        if ready >= n {
+            last = Some(late);
+        }
+        assert!(
+            late < 30_000,
+            "only {ready} of {n} jobs ready 30 s after the minute"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let cpu = (env.redis_cpu().await - measure.cpu0) / n as f64 * 1e6;
+    stop.cancel();
+    for task in running {
+        task.await.unwrap();
+    }
+    let (first, last) = (first.unwrap_or(0), last.unwrap_or(0));
+    row(
+        "schedules",
+        &format!("{n} every-minute schedules, {schedulers} schedulers"),
+        &format!(
+            "all ready {last} ms after the minute (first {first} ms), {cpu:.1} us Redis CPU/fire"
+        ),
+    );
+    emit(
+        json!({"bench": "job", "test": "schedules", "schedules": n, "schedulers": schedulers,
+        "all_ready_ms": last, "first_ready_ms": first, "redis_cpu_us_per_fire": cpu}),
+    );
+    env.cleanup(&client).await;
+}
+
+/// One schedule that fires every second and `schedulers` schedulers on an idle Redis: how long
+/// after each tick its job is ready, over `n` ticks.
+async fn tick_latency(env: &Env, n: usize, schedulers: usize) {
+    let client = env.client().await;
+    let schedule = job::Schedule::cron("every-second", "*/1 * * * * *")
+        .unwrap()
+        .job(Noop { i: 0 })
+        .unwrap();
+    client.upsert_schedule(&schedule).await.unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let running = run_schedulers(env, client.namespace(), schedulers, &stop).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut seen = waiting(env, &client).await;
+    let mut late = Vec::with_capacity(n);
+    while late.len() < n {
+        let now = epoch_ms();
+        let ready = waiting(env, &client).await;
+        if ready > seen {
+            late.push((now % 1000) as f64);
+            seen = ready;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    stop.cancel();
+    for task in running {
+        task.await.unwrap();
+    }
+    late.sort_by(f64::total_cmp);
+    let p50 = late[late.len() / 2];
+    let p99 = late[(late.len() * 99 / 100).min(late.len() - 1)];
+    row(
+        "tick-latency",
+        &format!("{n} ticks of a */1 s schedule, {schedulers} schedulers"),
+        &format!(
+            "p50 {p50:.0} ms  p99 {p99:.0} ms  max {:.0} ms after the tick",
+            late[late.len() - 1]
+        ),
+    );
+    emit(
+        json!({"bench": "job", "test": "tick-latency", "ticks": n, "schedulers": schedulers,
+        "p50_ms": p50, "p99_ms": p99, "max_ms": late[late.len() - 1]}),
+    );
+    env.cleanup(&client).await;
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -603,6 +751,8 @@ async fn main() {
         "types" => types(&env, arg(1, 1_000_000), arg(2, 50_000)).await,
         "resources" => resources(&env, arg(1, 10_000), arg(2, 5), arg(3, 100)).await,
         "slowlog" => slowlog(&env).await,
+        "schedules" => schedules(&env, arg(1, 10_000), arg(2, 3)).await,
+        "tick-latency" => tick_latency(&env, arg(1, 30), arg(2, 3)).await,
         "all" => {
             enqueue_add(&env, 50_000, 50).await;
             enqueue_bulk(&env, 50_000, 1000).await;
@@ -617,9 +767,11 @@ async fn main() {
                 types(&env, backlog, 50_000).await;
             }
             slowlog(&env).await;
+            tick_latency(&env, 30, 3).await;
+            schedules(&env, 10_000, 3).await;
         }
         other => panic!(
-            "unknown scenario `{other}`: enqueue-add, enqueue-bulk, process, latency, memory, types, resources, slowlog or all"
+            "unknown scenario `{other}`: enqueue-add, enqueue-bulk, process, latency, memory, types, resources, slowlog, schedules, tick-latency or all"
         ),
     }
 }
