@@ -284,6 +284,88 @@ async fn an_idle_worker_is_woken_from_any_shard_and_keeps_its_connections() {
 }
 
 /// Runs `cmd` on each master, on a plain connection of its own; the answers with each URL.
+/// Schedules spread over the masters by name, a resource-bound schedule lives (and inserts its
+/// jobs) in its resource's shard, and with two schedulers each tick of each fires once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedules_spread_over_the_masters_and_each_tick_fires_once() {
+    let cluster = PrivateCluster::start().await;
+    let client = connect(&cluster, "sched").await;
+    for n in 0..30 {
+        let schedule = job::Schedule::every(format!("s{n}"), Duration::from_secs(1))
+            .unwrap()
+            .job(Plain { n })
+            .unwrap();
+        client.upsert_schedule(&schedule).await.unwrap();
+    }
+    let bound = job::Schedule::every("bound", Duration::from_secs(1))
+        .unwrap()
+        .job(Step {
+            account: "acct-7".into(),
+            n: 1,
+        })
+        .unwrap();
+    client.upsert_schedule(&bound).await.unwrap();
+    let mut keys = redis::cmd("KEYS");
+    keys.arg("cluster:sched:*:s:*");
+    for (node, keys) in on_each_master::<Vec<String>>(&cluster, &keys).await {
+        assert!(!keys.is_empty(), "master {node} holds no schedule");
+    }
+    let stop = CancellationToken::new();
+    let mut schedulers = Vec::new();
+    for _ in 0..2 {
+        let client = connect(&cluster, "sched").await;
+        let stop = stop.clone();
+        schedulers.push(tokio::spawn(async move {
+            client.run_schedules(stop.cancelled_owned()).await.unwrap();
+        }));
+    }
+    eventually(
+        Duration::from_secs(20),
+        "every schedule to fire 3 times",
+        || async {
+            for info in client.schedules().await.unwrap() {
+                if info.fired < 3 {
+                    return None;
+                }
+            }
+            Some(())
+        },
+    )
+    .await;
+    stop.cancel();
+    for task in schedulers {
+        task.await.unwrap();
+    }
+    let all = client.schedules().await.unwrap();
+    assert_eq!(all.len(), 31);
+    for info in &all {
+        let ticks: Vec<_> = info.fires.iter().map(|fire| fire.tick).collect();
+        let unique: std::collections::HashSet<_> = ticks.iter().collect();
+        assert_eq!(
+            unique.len(),
+            ticks.len(),
+            "{}: a tick fired twice",
+            info.schedule.name()
+        );
+        assert_eq!(
+            info.fired as usize,
+            info.fires.len(),
+            "{}: one job per fire",
+            info.schedule.name()
+        );
+    }
+    // The bound schedule's jobs joined their resource's FIFO, in its shard.
+    let bound = client.schedule("bound").await.unwrap().unwrap();
+    let job = bound.last_job.unwrap();
+    let details = client.details(job).await.unwrap().unwrap();
+    assert_eq!(details.resource.as_deref(), Some("acct-7"));
+    let resource = client.resource("acct-7").await.unwrap();
+    assert!(
+        resource.queued.contains(&job),
+        "the tick's job is in its resource's FIFO"
+    );
+}
+
 async fn on_each_master<T: redis::FromRedisValue>(
     cluster: &PrivateCluster,
     cmd: &redis::Cmd,
