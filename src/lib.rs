@@ -50,9 +50,9 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use job_core::{
-    Backoff, BoxError, Context, Details, Dispatch, Effect, Error, Failure, FailureKind,
-    FailureRecord, Holder, Inserted, InvalidName, Job, JobId, JobOptions, JobSet, JobState, NewJob,
-    Outcome, ParseJobIdError, ResourceState, Result, Run, Start, UniqueWhile, limits,
+    Backoff, BoxError, Context, Details, Dispatch, Effect, Ended, Error, Failure, FailureKind,
+    FailureRecord, Holder, Inserted, InvalidName, Job, JobId, JobOptions, JobSet, JobState, Keep,
+    NewJob, Outcome, ParseJobIdError, ResourceState, Result, Run, Start, UniqueWhile, limits,
 };
 
 /// Recurring jobs: a cron line in a time zone, or a fixed interval, and the job each tick

@@ -34,10 +34,46 @@ impl Run<()> for Doomed {
     }
 }
 
+/// Kept a month when it completes, whatever the namespace keeps; never kept when it fails.
+#[derive(job::Job, Serialize, Deserialize)]
+#[job(
+    name = "keep.report",
+    keep_completed = "30d",
+    keep_failed = "none",
+    max_attempts = 1
+)]
+struct Report {
+    fail: bool,
+}
+
+impl Run<()> for Report {
+    async fn run(self, _cx: &Context<()>) -> Result<Outcome, Failure> {
+        if self.fail {
+            return Err(Failure::fatal("planned"));
+        }
+        Ok(Outcome::complete())
+    }
+}
+
+/// Completes with a result of `bytes` bytes.
+#[derive(job::Job, Serialize, Deserialize)]
+#[job(name = "keep.big")]
+struct Big {
+    bytes: usize,
+}
+
+impl Run<()> for Big {
+    async fn run(self, _cx: &Context<()>) -> Result<Outcome, Failure> {
+        Ok(Outcome::complete_with(&"x".repeat(self.bytes)))
+    }
+}
+
 #[derive(JobSet)]
 enum Set {
     Noop(Noop),
     Doomed(Doomed),
+    Report(Report),
+    Big(Big),
 }
 
 async fn info_int(conn: &mut redis::aio::MultiplexedConnection, field: &str) -> i64 {
@@ -129,7 +165,8 @@ async fn an_idle_namespace_forgets_jobs_past_their_age() {
     let config = Config::new()
         .namespace("idle")
         .keep_completed(second)
-        .keep_failed(second);
+        .keep_failed(second)
+        .keep_cancelled(second);
     let client = Client::connect_with(&redis.url(), config).await.unwrap();
     let completed = client.enqueue(Noop { i: 1 }).await.unwrap();
     let failed = client.enqueue(Doomed).await.unwrap();
@@ -216,4 +253,157 @@ async fn clients_with_different_settings_on_one_redis_each_get_their_own() {
     }
     keep.cleanup().await.unwrap();
     drop.cleanup().await.unwrap();
+}
+
+async fn state(client: &Client, id: JobId) -> Option<job::JobState> {
+    client
+        .details(id)
+        .await
+        .unwrap()
+        .map(|details| details.state)
+}
+
+/// Completed, failed and cancelled jobs each follow their own namespace policy.
+#[tokio::test]
+async fn each_outcome_follows_its_own_policy() {
+    let config = Config::new()
+        .keep_completed(Retention::none())
+        .keep_failed(Retention::new(100, Duration::from_secs(3_600)))
+        .keep_cancelled(Retention::new(100, Duration::from_secs(3_600)));
+    let q = support::queue_with("keep_outcomes", config).await;
+    let c = q.client().clone();
+    let completed = c.enqueue(Noop { i: 1 }).await.unwrap();
+    let failed = c.enqueue(Doomed).await.unwrap();
+    let cancelled = c
+        .enqueue_in(Duration::from_secs(3_600), Noop { i: 2 })
+        .await
+        .unwrap();
+    c.cancel(cancelled).await.unwrap();
+    let ran = job::Worker::<Set, ()>::new(c.clone(), ())
+        .drain(10)
+        .await
+        .unwrap();
+    assert_eq!(ran, 2);
+    assert_eq!(state(&c, completed).await, None, "completed: kept none");
+    assert_eq!(state(&c, failed).await, Some(job::JobState::Failed));
+    assert_eq!(state(&c, cancelled).await, Some(job::JobState::Cancelled));
+
+    let config = Config::new().keep_cancelled(Retention::none());
+    let q2 = support::queue_with("keep_outcomes_2", config).await;
+    let c2 = q2.client().clone();
+    let cancelled = c2
+        .enqueue_in(Duration::from_secs(3_600), Noop { i: 3 })
+        .await
+        .unwrap();
+    let completed = c2.enqueue(Noop { i: 4 }).await.unwrap();
+    c2.cancel(cancelled).await.unwrap();
+    job::Worker::<Set, ()>::new(c2.clone(), ())
+        .drain(10)
+        .await
+        .unwrap();
+    assert_eq!(state(&c2, cancelled).await, None, "cancelled: kept none");
+    assert_eq!(state(&c2, completed).await, Some(job::JobState::Completed));
+    q.cleanup().await.unwrap();
+    q2.cleanup().await.unwrap();
+}
+
+/// A type's `keep_*` attributes and a job's own `with_keep` override the namespace's policy:
+/// kept longer, deleted at once, or kept a short while and then forgotten by an idle worker.
+#[tokio::test]
+async fn a_type_or_a_job_overrides_the_namespace_policy() {
+    let config = Config::new()
+        .keep_completed(Retention::none())
+        .keep_failed(Retention::new(100, Duration::from_secs(3_600)));
+    let q = support::queue_with("keep_override", config).await;
+    let c = q.client().clone();
+    let report = c.enqueue(Report { fail: false }).await.unwrap();
+    let failed_report = c.enqueue(Report { fail: true }).await.unwrap();
+    let short = NewJob::new(&Noop { i: 1 }).unwrap().with_keep(
+        job::Ended::Completed,
+        job::Keep::For(Duration::from_millis(300)),
+    );
+    let short = c.insert(short).await.unwrap().id();
+    let doomed = NewJob::new(&Doomed)
+        .unwrap()
+        .with_keep(job::Ended::Failed, job::Keep::None);
+    let doomed = c.insert(doomed).await.unwrap().id();
+    let stop = CancellationToken::new();
+    let worker = tokio::spawn(
+        job::Worker::<Set, ()>::new(c.clone(), ()).run_until(stop.clone().cancelled_owned()),
+    );
+    eventually(Duration::from_secs(5), "the report to complete", || async {
+        (state(&c, report).await == Some(job::JobState::Completed)).then_some(())
+    })
+    .await;
+    eventually(
+        Duration::from_secs(5),
+        "the failed report and the doomed job to go",
+        || async {
+            (state(&c, failed_report).await.is_none() && state(&c, doomed).await.is_none())
+                .then_some(())
+        },
+    )
+    .await;
+    // Kept 300 ms by its own policy, then forgotten by the idle worker's grabs.
+    eventually(
+        Duration::from_secs(5),
+        "the short-kept job to be forgotten",
+        || async { state(&c, short).await.is_none().then_some(()) },
+    )
+    .await;
+    stop.cancel();
+    worker.await.unwrap().unwrap();
+    assert_eq!(
+        state(&c, report).await,
+        Some(job::JobState::Completed),
+        "kept a month"
+    );
+    q.cleanup().await.unwrap();
+}
+
+/// A result over `max_result` fails its job for good, saying both sizes; one at the limit
+/// completes.
+#[tokio::test]
+async fn a_result_over_the_limit_fails_the_job_naming_both_sizes() {
+    let q = support::queue_with("keep_big", Config::new().max_result(100)).await;
+    let c = q.client().clone();
+    let big = c.enqueue(Big { bytes: 200 }).await.unwrap();
+    let fits = c.enqueue(Big { bytes: 98 }).await.unwrap(); // 100 bytes of JSON with its quotes
+    job::Worker::<Set, ()>::new(c.clone(), ())
+        .drain(10)
+        .await
+        .unwrap();
+    let details = c.details(big).await.unwrap().unwrap();
+    assert_eq!(details.state, job::JobState::Failed);
+    let message = &details.failures.last().unwrap().message;
+    assert!(
+        message.contains("202 bytes") && message.contains("100 bytes"),
+        "{message}"
+    );
+    assert_eq!(state(&c, fits).await, Some(job::JobState::Completed));
+    // The backend refuses it too, for a loop of one's own.
+    use job::backend::{Backend, Completion, Grab};
+    let direct = c.enqueue(Noop { i: 9 }).await.unwrap();
+    let holder = job::Holder::current();
+    let grab = Grab::new(&["keep.noop"], 1, Duration::from_secs(30), &holder);
+    let grabbed = c.grab(&grab).await.unwrap();
+    let lease = grabbed.jobs[0].lease;
+    assert_eq!(lease.id, direct);
+    let error = c
+        .complete(&[Completion::new(lease, Some(vec![b'x'; 101]))])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            job::redis::Error::ResultTooLarge {
+                size: 101,
+                limit: 100,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert!(error.to_string().contains(&direct.to_string()));
+    q.cleanup().await.unwrap();
 }

@@ -105,6 +105,12 @@ pub trait Backend: Clone + Send + Sync + 'static {
         async { Ok(Vec::new()) }
     }
 
+    /// The largest result a job may complete with, in bytes, if the storage sets one: the
+    /// worker fails a job whose handler returns a larger one for good, saying both sizes.
+    fn result_limit(&self) -> Option<usize> {
+        None
+    }
+
     /// Runs the scheduler of the backend's schedules until `stop` fires (see
     /// [`Schedule`](crate::Schedule)); a worker runs one unless told not to. Errors it can
     /// recover from are its own to log and retry. None by default: returns at once.

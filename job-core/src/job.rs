@@ -111,6 +111,65 @@ pub struct JobOptions {
     effect: Option<Effect>,
     unique_while: UniqueWhile,
     requires: &'static [&'static str],
+    keep: [Option<Keep>; 3],
+}
+
+/// How long a job is kept after it ends with one outcome, overriding the namespace's retention
+/// (`Config::keep_completed` and the like, which bound a count and an age) for that job.
+///
+/// ```
+/// # extern crate job_core as job;
+/// use std::time::Duration;
+/// use job_core::{Ended, JobOptions, Keep};
+///
+/// const REPORT: JobOptions = JobOptions::new()
+///     .with_keep(Ended::Completed, Keep::For(Duration::from_secs(30 * 86_400)))
+///     .with_keep(Ended::Failed, Keep::None);
+/// assert_eq!(REPORT.keep(Ended::Completed), Some(Keep::For(Duration::from_secs(30 * 86_400))));
+/// assert_eq!(REPORT.keep(Ended::Cancelled), None); // the namespace's policy
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Keep {
+    /// Deleted as soon as it ends.
+    None,
+    /// Kept this long after it ends (not counted against the namespace's count).
+    For(Duration),
+}
+
+/// How a job ended, for retention: each outcome has its own policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Ended {
+    /// Completed (or replaced by its children).
+    Completed,
+    /// Failed for good.
+    Failed,
+    /// Cancelled before it started.
+    Cancelled,
+}
+
+impl Ended {
+    /// Every outcome, in the order of [`Ended::index`].
+    pub const ALL: [Self; 3] = [Self::Completed, Self::Failed, Self::Cancelled];
+
+    const fn index(self) -> usize {
+        match self {
+            Self::Completed => 0,
+            Self::Failed => 1,
+            Self::Cancelled => 2,
+        }
+    }
+
+    /// The outcome's name: `completed`, `failed` or `cancelled`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
 }
 
 impl JobOptions {
@@ -128,7 +187,23 @@ impl JobOptions {
             effect: None,
             unique_while: UniqueWhile::Live,
             requires: &[],
+            keep: [None; 3],
         }
+    }
+
+    /// Overrides how long jobs of this type are kept after they end with `ended` (default: the
+    /// namespace's policy).
+    #[must_use]
+    pub const fn with_keep(mut self, ended: Ended, keep: Keep) -> Self {
+        self.keep[ended.index()] = Some(keep);
+        self
+    }
+
+    /// Returns how long a job that ended with `ended` is kept, when it overrides the
+    /// namespace's policy.
+    #[must_use]
+    pub const fn keep(&self, ended: Ended) -> Option<Keep> {
+        self.keep[ended.index()]
     }
 
     /// Sets how many attempts a job gets before it fails for good (at least 1).
@@ -363,6 +438,13 @@ impl NewJob {
     #[must_use]
     pub fn with_priority(mut self, priority: i8) -> Self {
         self.options = self.options.with_priority(priority);
+        self
+    }
+
+    /// Overrides how long this job is kept after it ends with `ended`.
+    #[must_use]
+    pub fn with_keep(mut self, ended: Ended, keep: Keep) -> Self {
+        self.options = self.options.with_keep(ended, keep);
         self
     }
 

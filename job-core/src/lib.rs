@@ -29,7 +29,7 @@ pub use backoff::Backoff;
 pub use details::{Details, FailureKind, FailureRecord, Holder, JobState, ResourceState};
 pub use error::{BoxError, Error, Result};
 pub use id::{JobId, ParseJobIdError};
-pub use job::{Effect, Job, JobOptions, NewJob, Start, UniqueWhile};
+pub use job::{Effect, Ended, Job, JobOptions, Keep, NewJob, Start, UniqueWhile};
 pub use name::{InvalidName, NameKind, check_name, name_problem};
 pub use outcome::{Failure, Outcome};
 pub use run::{Context, Run};

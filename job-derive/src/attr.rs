@@ -51,6 +51,10 @@ const EFFECT: Symbol = Symbol("effect");
 const UNIQUE: Symbol = Symbol("unique");
 const UNIQUE_WHILE: Symbol = Symbol("unique_while");
 const REQUIRES: Symbol = Symbol("requires");
+const KEEP: Symbol = Symbol("keep");
+const KEEP_COMPLETED: Symbol = Symbol("keep_completed");
+const KEEP_FAILED: Symbol = Symbol("keep_failed");
+const KEEP_CANCELLED: Symbol = Symbol("keep_cancelled");
 const CRATE: Symbol = Symbol("crate");
 
 /// Keys inside `backoff(...)`.
@@ -82,6 +86,10 @@ const JOB_KEYS: &[Symbol] = &[
     UNIQUE,
     UNIQUE_WHILE,
     REQUIRES,
+    KEEP,
+    KEEP_COMPLETED,
+    KEEP_FAILED,
+    KEEP_CANCELLED,
     CRATE,
 ];
 /// The keys a `#[derive(JobSet)]` enum accepts.
@@ -89,6 +97,7 @@ const SET_KEYS: &[Symbol] = &[CRATE];
 
 const EXPECT_NAME: &str = "a non-empty string, like `name = \"mail.send\"`";
 const EXPECT_DURATION: &str = "a duration like \"30s\" or \"500ms\"";
+const EXPECT_KEEP: &str = "\"none\" or a duration like \"1h\" or \"30d\"";
 const EXPECT_CRATE: &str = "a path, like `crate = \"::job\"`";
 const EXPECT_RESOURCE: &str = "a field name, like `resource = \"account_id\"`";
 const EXPECT_EFFECT: &str = "\"create\", \"update\" or \"delete\"";
@@ -164,6 +173,15 @@ pub(crate) enum EffectAttr {
     Delete,
 }
 
+/// How long a job is kept after it ends: `keep_completed = "..."` and the like.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum KeepAttr {
+    /// `"none"`: deleted as it ends.
+    None,
+    /// Kept this many milliseconds.
+    For(u64),
+}
+
 /// How long a unique key holds: `unique_while = "..."`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum UniqueWhileAttr {
@@ -192,6 +210,12 @@ pub(crate) struct JobAttrs {
     pub(crate) unique_while: Option<UniqueWhileAttr>,
     /// Non-empty, without spaces or repeats.
     pub(crate) requires: Option<Vec<LitStr>>,
+    /// `keep = ".."`: every outcome's retention.
+    pub(crate) keep: Option<KeepAttr>,
+    /// `keep_completed`, `keep_failed` and `keep_cancelled`, each over `keep`.
+    pub(crate) keep_completed: Option<KeepAttr>,
+    pub(crate) keep_failed: Option<KeepAttr>,
+    pub(crate) keep_cancelled: Option<KeepAttr>,
     pub(crate) krate: Option<Path>,
     /// The literals job-core's rules apply to, checked at compile time by the expansion.
     pub(crate) checks: Vec<Check>,
@@ -393,6 +417,18 @@ impl JobAttrs {
                 self.checks.extend(checks);
             }
             set(&mut self.requires, path, REQUIRES, requires, errors);
+        } else if *path == KEEP {
+            let keep = parse_keep(meta, KEEP)?;
+            set(&mut self.keep, path, KEEP, keep, errors);
+        } else if *path == KEEP_COMPLETED {
+            let keep = parse_keep(meta, KEEP_COMPLETED)?;
+            set(&mut self.keep_completed, path, KEEP_COMPLETED, keep, errors);
+        } else if *path == KEEP_FAILED {
+            let keep = parse_keep(meta, KEEP_FAILED)?;
+            set(&mut self.keep_failed, path, KEEP_FAILED, keep, errors);
+        } else if *path == KEEP_CANCELLED {
+            let keep = parse_keep(meta, KEEP_CANCELLED)?;
+            set(&mut self.keep_cancelled, path, KEEP_CANCELLED, keep, errors);
         } else if *path == CRATE {
             let krate = parse_crate(meta)?;
             set(&mut self.krate, path, CRATE, krate, errors);
@@ -654,6 +690,25 @@ fn positive_duration(
             Ok((ms, value.span()))
         }
     }))
+}
+
+/// Parses `key = "none"` or `key = "duration"` (longer than zero).
+fn parse_keep(meta: &ParseNestedMeta<'_>, key: Symbol) -> syn::Result<syn::Result<KeepAttr>> {
+    let value = value(meta, key)?;
+    if lit_str(&value).is_some_and(|lit| lit.value() == "none") {
+        return Ok(Ok(KeepAttr::None));
+    }
+    let Some(lit) = lit_str(&value) else {
+        return Ok(Err(expects(&value, key, EXPECT_KEEP)));
+    };
+    Ok(match parse_duration(&lit.value()) {
+        Ok(0) => Err(syn::Error::new_spanned(
+            &value,
+            format!("`{key}` must be longer than zero; use \"none\" to keep nothing"),
+        )),
+        Ok(ms) => Ok(KeepAttr::For(ms)),
+        Err(why) => Err(expects(&value, key, &format!("{EXPECT_KEEP}; {why}"))),
+    })
 }
 
 /// Reads a duration literal, in milliseconds.
@@ -1088,7 +1143,7 @@ mod tests {
             error,
             "unknown `job` attribute `queue`; expected one of `name`, `max_attempts`, `backoff`, `lease`, \
              `timeout`, `priority`, `max_defers`, `resource`, `effect`, `unique`, `unique_while`, \
-             `requires`, `crate`"
+             `requires`, `keep`, `keep_completed`, `keep_failed`, `keep_cancelled`, `crate`"
         );
     }
 

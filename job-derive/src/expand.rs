@@ -6,7 +6,7 @@ use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::{Data, DeriveInput, Ident, LitStr, Path};
 
-use crate::attr::{BackoffAttr, Check, EffectAttr, Errors, JobAttrs, UniqueWhileAttr};
+use crate::attr::{BackoffAttr, Check, EffectAttr, Errors, JobAttrs, KeepAttr, UniqueWhileAttr};
 
 /// Expands `#[derive(Job)]`. Attribute mistakes come back as `compile_error!`s next to a stub
 /// impl, so uses of the type do not add errors of their own.
@@ -217,6 +217,22 @@ fn setters(krate: &TokenStream, attrs: &JobAttrs) -> Vec<TokenStream> {
     }
     if let Some(requires) = &attrs.requires {
         setters.push(quote!(.with_requires(&[#(#requires),*])));
+    }
+    let outcomes = [
+        (quote!(Completed), attrs.keep_completed),
+        (quote!(Failed), attrs.keep_failed),
+        (quote!(Cancelled), attrs.keep_cancelled),
+    ];
+    for (ended, keep) in outcomes {
+        let keep = match keep.or(attrs.keep) {
+            None => continue,
+            Some(KeepAttr::None) => quote!(#krate::Keep::None),
+            Some(KeepAttr::For(ms)) => {
+                let keep = duration(ms);
+                quote!(#krate::Keep::For(#keep))
+            }
+        };
+        setters.push(quote!(.with_keep(#krate::Ended::#ended, #keep)));
     }
     setters
 }

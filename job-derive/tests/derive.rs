@@ -610,3 +610,34 @@ fn no_implicit_prelude_module_compiles() {
     assert_eq!(no_prelude::B(4).unique_key().as_deref(), Some("[4]"));
     assert_eq!(no_prelude::B::OPTIONS.effect(), Some(Effect::Create));
 }
+
+#[derive(Job, Serialize, Deserialize)]
+#[job(keep = "none", keep_completed = "30d")]
+struct Kept;
+
+#[derive(Job, Serialize, Deserialize)]
+#[job(keep_cancelled = "1h")]
+struct CancelledKept;
+
+#[test]
+fn keep_attributes_override_retention_per_outcome() {
+    use job_core::{Ended, Keep};
+    let options = Kept::OPTIONS;
+    assert_eq!(
+        options.keep(Ended::Completed),
+        Some(Keep::For(Duration::from_secs(30 * 86_400))),
+        "the specific key wins over `keep`"
+    );
+    assert_eq!(options.keep(Ended::Failed), Some(Keep::None));
+    assert_eq!(options.keep(Ended::Cancelled), Some(Keep::None));
+    let options = CancelledKept::OPTIONS;
+    assert_eq!(
+        options.keep(Ended::Completed),
+        None,
+        "the namespace's policy"
+    );
+    assert_eq!(
+        options.keep(Ended::Cancelled),
+        Some(Keep::For(Duration::from_secs(3_600)))
+    );
+}

@@ -27,5 +27,6 @@ elseif f[1] ~= 'blocked' then
 end
 local now = now_ms()
 finish(id, 'cancelled', now)
-prune('done', now, 1)
+prune('cancelled', now, 1)
+prune('kept', now, 0)
 return 'cancelled'

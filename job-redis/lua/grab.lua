@@ -34,6 +34,7 @@ local now_s = fmt(now)
 local done_flags, completed = complete_rows(9, done_count, now)
 if completed > 0 then
   prune('done', now, completed)
+  prune('kept', now, 0)
 end
 
 -- 1. Expired leases: back to the front of their queue, or failed past the expiry limit.
@@ -349,7 +350,7 @@ if leased == 0 then
 end
 
 -- 8. Retention: the failures ended here, and, when this grab leased nothing (an idle
---    namespace), a bounded step over both indexes, and the `seen` entries of types no worker
+--    namespace), a bounded step over every index, and the `seen` entries of types no worker
 --    asked for in 30 days.
 local pruned_failed = 0
 if failed > 0 or leased == 0 then
@@ -357,11 +358,15 @@ if failed > 0 or leased == 0 then
 end
 if leased == 0 then
   local pruned_done = prune('done', now, 0)
-  if pruned_done >= PRUNE_EXTRA or pruned_failed >= PRUNE_EXTRA + failed then
+  local pruned_cancelled = prune('cancelled', now, 0)
+  local pruned_kept = prune('kept', now, 0)
+  if pruned_done >= PRUNE_EXTRA or pruned_failed >= PRUNE_EXTRA + failed
+      or pruned_cancelled >= PRUNE_EXTRA or pruned_kept >= PRUNE_EXTRA then
     sooner(now) -- a backlog left: come back at once
   end
-  sooner(next_expiry('done'))
-  sooner(next_expiry('failed'))
+  for _, index in ipairs({ 'done', 'failed', 'cancelled', 'kept' }) do
+    sooner(next_expiry(index))
+  end
   local stale = redis.call('ZRANGEBYSCORE', K.seen, '-inf', fmt(now - 30 * 86400000), 'LIMIT', 0, 100)
   sliced('ZREM', K.seen, stale)
 end

@@ -24,7 +24,8 @@ if rk and (fx == 'update' or fx == 'delete') and not predicted(rk) then
 end
 local now = now_ms()
 redis.call('ZREM', K.failed, id)
-redis.call('ZREM', K.done, id)
+redis.call('ZREM', K.cancelled, id)
+redis.call('ZREM', K.kept, id)
 local seq = redis.call('INCR', K.seq)
 redis.call('HSET', key, 'a', 0, 'x', 0, 'df', 0, 'q', seq)
 redis.call('HDEL', key, 'f', 'r', 'ra')

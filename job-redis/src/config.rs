@@ -26,6 +26,8 @@ pub struct Config {
     pub(crate) history_limit: u32,
     pub(crate) keep_completed: Retention,
     pub(crate) keep_failed: Retention,
+    pub(crate) keep_cancelled: Retention,
+    pub(crate) max_result: usize,
     pub(crate) max_lease_expiries: u32,
     pub(crate) insert_retry: Duration,
     pub(crate) inline_args_max: usize,
@@ -62,10 +64,10 @@ impl Retention {
 }
 
 impl Config {
-    /// The defaults: namespace `job`, 10 s response timeout, 512 KiB payload limit, 50 failure
-    /// records per job, completed jobs kept 24 h (at most 10,000), failed jobs kept 7 days (at
-    /// most 100,000), a job failed after 5 lease expiries; 1 shard on a single Redis, 16 on a
-    /// Cluster.
+    /// The defaults: namespace `job`, 10 s response timeout, 512 KiB payload limit, 64 KiB
+    /// result limit, 50 failure records per job, completed and cancelled jobs kept 24 h (at most
+    /// 10,000 each), failed jobs kept 7 days (at most 100,000), a job failed after 5 lease
+    /// expiries; 1 shard on a single Redis, 16 on a Cluster.
     #[must_use]
     pub fn new() -> Self {
         Self {
@@ -76,6 +78,8 @@ impl Config {
             history_limit: 50,
             keep_completed: Retention::new(10_000, Duration::from_secs(86_400)),
             keep_failed: Retention::new(100_000, Duration::from_secs(7 * 86_400)),
+            keep_cancelled: Retention::new(10_000, Duration::from_secs(86_400)),
+            max_result: 64 * 1024,
             max_lease_expiries: 5,
             insert_retry: Duration::from_secs(10),
             inline_args_max: 48,
@@ -122,7 +126,8 @@ impl Config {
         self
     }
 
-    /// Sets how long completed (and cancelled) jobs are kept.
+    /// Sets how long completed jobs are kept (a type or a job may override it: see
+    /// [`Keep`](job_core::Keep)).
     #[must_use]
     pub fn keep_completed(mut self, retention: Retention) -> Self {
         self.keep_completed = retention;
@@ -133,6 +138,21 @@ impl Config {
     #[must_use]
     pub fn keep_failed(mut self, retention: Retention) -> Self {
         self.keep_failed = retention;
+        self
+    }
+
+    /// Sets how long cancelled jobs are kept.
+    #[must_use]
+    pub fn keep_cancelled(mut self, retention: Retention) -> Self {
+        self.keep_cancelled = retention;
+        self
+    }
+
+    /// Sets the largest result a job may complete with, in bytes (default 64 KiB). A handler
+    /// that returns a larger one fails its job for good, saying both sizes.
+    #[must_use]
+    pub fn max_result(mut self, bytes: usize) -> Self {
+        self.max_result = bytes;
         self
     }
 
@@ -188,20 +208,23 @@ impl Config {
 
 impl Config {
     /// ARGV[1] of every script that writes: history cap, completed keep count and age (ms),
-    /// failed keep count and age (ms), max lease expiries, inline args max. Counts are per
-    /// shard: a namespace of `shards` shards keeps about the configured count in all.
+    /// failed keep count and age (ms), max lease expiries, inline args max, cancelled keep
+    /// count and age (ms). Counts are per shard: a namespace of `shards` shards keeps about the
+    /// configured count in all.
     pub(crate) fn script_settings(&self, shards: usize) -> String {
         let per_shard = |count: u64| count.div_ceil(u64::try_from(shards.max(1)).unwrap_or(1));
         let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         format!(
-            "{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{}",
             self.history_limit,
             per_shard(self.keep_completed.count),
             ms(self.keep_completed.age),
             per_shard(self.keep_failed.count),
             ms(self.keep_failed.age),
             self.max_lease_expiries,
-            self.inline_args_max
+            self.inline_args_max,
+            per_shard(self.keep_cancelled.count),
+            ms(self.keep_cancelled.age),
         )
     }
 }

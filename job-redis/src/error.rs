@@ -63,6 +63,16 @@ pub enum Error {
         /// The limit.
         limit: usize,
     },
+    /// A completion's result is over `Config::max_result`; nothing of the call was written.
+    #[error("the result of job {id} is {size} bytes, over the limit of {limit} bytes")]
+    ResultTooLarge {
+        /// The job.
+        id: job_core::JobId,
+        /// The result's size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// No job with this id is stored (never inserted, or deleted after its retention).
     #[error("job {id} not found")]
     NotFound {

@@ -33,6 +33,8 @@ pub(crate) mod suffix {
     pub(crate) const DONE: &str = "done";
     /// zset: failed jobs kept, by end time.
     pub(crate) const FAILED: &str = "failed";
+    pub(crate) const CANCELLED: &str = "cancelled";
+    pub(crate) const KEPT: &str = "kept";
     /// string: the counter of sequence numbers and fencing tokens.
     pub(crate) const SEQ: &str = "seq";
     /// hash: unique key to the live job that holds it.
@@ -59,7 +61,8 @@ pub(crate) mod suffix {
     #[cfg(test)]
     pub(crate) const ALL: &[&str] = &[
         JOB, ARGS, HISTORY, LIST, READY, WAKE, SETS, FIFO, EFFECTS, LEASES, DELAYED, DONE, FAILED,
-        SEQ, UNIQ, SEEN, OUTBOX, FWD, RX, RC, RV, SCHEDULE, FIRES, DUE, SCHEDULES, TICK,
+        CANCELLED, KEPT, SEQ, UNIQ, SEEN, OUTBOX, FWD, RX, RC, RV, SCHEDULE, FIRES, DUE, SCHEDULES,
+        TICK,
     ];
 }
 

@@ -51,6 +51,27 @@ pub(crate) enum Transition {
     Nothing(&'static str),
 }
 
+/// A completion whose result is over `limit` bytes (the storage's, see
+/// `Backend::result_limit`) fails its job for good instead, saying both sizes; anything else
+/// stays as it is.
+pub(crate) fn limit_result(transition: Transition, limit: Option<usize>) -> Transition {
+    match (&transition, limit) {
+        (
+            Transition::Complete {
+                result: Some(result),
+            },
+            Some(limit),
+        ) if result.len() > limit => Transition::PermFail(FailureNote::new(
+            FailureKind::Fatal,
+            format!(
+                "the result is {} bytes, over the limit of {limit} bytes (Config::max_result)",
+                result.len()
+            ),
+        )),
+        _ => transition,
+    }
+}
+
 /// Decides the transition for a job whose run `ended` so, at `attempt` (from 1), under
 /// `options` (the retry delay comes from its backoff unless the failure names one).
 pub(crate) fn decide(ended: Ended, options: &JobOptions, attempt: u32) -> Transition {
@@ -130,6 +151,36 @@ mod tests {
             Transition::Complete { result } => assert_eq!(result.as_deref(), Some(&b"42"[..])),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_result_over_the_limit_fails_for_good_naming_both_sizes() {
+        let complete = |bytes: usize| Transition::Complete {
+            result: Some(vec![b'x'; bytes]),
+        };
+        match limit_result(complete(101), Some(100)) {
+            Transition::PermFail(note) => {
+                assert_eq!(note.kind, FailureKind::Fatal);
+                assert!(
+                    note.message.contains("101 bytes") && note.message.contains("100 bytes"),
+                    "{}",
+                    note.message
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            limit_result(complete(100), Some(100)),
+            Transition::Complete { .. }
+        ));
+        assert!(matches!(
+            limit_result(complete(101), None),
+            Transition::Complete { .. }
+        ));
+        assert!(matches!(
+            limit_result(Transition::Complete { result: None }, Some(0)),
+            Transition::Complete { result: None }
+        ));
     }
 
     #[test]

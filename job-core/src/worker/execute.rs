@@ -15,7 +15,7 @@ use crate::{
 };
 
 use super::ack::Acks;
-use super::decide::{Ended, Transition, decide};
+use super::decide::{Ended, Transition, decide, limit_result};
 use super::heartbeat::Leases;
 use super::{Written, persist};
 use crate::error::chain;
@@ -69,7 +69,9 @@ where
                 }
                 Err(error) => Ended::Undecodable(error),
             };
-            self.write(decide(ended, &options, self.job.attempt)).await;
+            let transition = decide(ended, &options, self.job.attempt);
+            self.write(limit_result(transition, self.backend.result_limit()))
+                .await;
         }
         .instrument(span)
         .await;

@@ -31,10 +31,11 @@ local function sliced(command, key, items)
   end
 end
 
--- The client's settings, ARGV[1] of every script that may insert or end jobs: seven integers,
+-- The client's settings, ARGV[1] of every script that may insert or end jobs: nine integers,
 -- comma-separated:
 -- history cap, completed keep count, completed max age ms, failed keep count, failed max age ms,
--- max lease expiries, inline args max (bytes). Read once per call by `load_settings`.
+-- max lease expiries, inline args max (bytes), cancelled keep count, cancelled max age ms. Read
+-- once per call by `load_settings`.
 local S = nil
 
 -- The last settings text parsed, and what it gave: a library of functions keeps them between
@@ -49,12 +50,13 @@ local function load_settings()
     for n in string.gmatch(text, '[^,]+') do
       v[#v + 1] = int(n, 'settings')
     end
-    if #v ~= 7 then
+    if #v ~= 9 then
       error('ERR job: bad settings `' .. text .. '`')
     end
     parsed_text = text
     parsed = { cap = v[1], done_keep = v[2], done_age = v[3], failed_keep = v[4],
-               failed_age = v[5], max_expiries = v[6], inline_max = v[7] }
+               failed_age = v[5], max_expiries = v[6], inline_max = v[7], cancelled_keep = v[8],
+               cancelled_age = v[9] }
   end
   S = parsed
 end

@@ -8,19 +8,37 @@
 -- Each call prunes what it added to a retention index plus this many, so a backlog drains.
 local PRUNE_EXTRA = 100
 
--- The count and age (ms) a retention index (`done` or `failed`) keeps.
+-- The count and age (ms) a retention index (`done`, `failed` or `cancelled`) keeps.
 local function retention(index)
   if index == 'failed' then
     return S.failed_keep, S.failed_age
+  elseif index == 'cancelled' then
+    return S.cancelled_keep, S.cancelled_age
   end
   return S.done_keep, S.done_age
 end
+
+-- The retention index of each way a job ends.
+local INDEX_OF = { completed = 'done', failed = 'failed', cancelled = 'cancelled' }
 
 -- Deletes the oldest jobs of a retention index (`done` or `failed`) beyond its count or older
 -- than its age: at most `added + PRUNE_EXTRA` per call, so the index never grows past its count
 -- by more than one call's additions, and a call never runs long. `added` is how many jobs the
 -- calling script put in the index. Returns how many it deleted.
 local function prune(index, now, added)
+  if index == 'kept' then
+    -- Jobs kept by their own policy, scored by when they expire.
+    local ids = redis.call('ZRANGEBYSCORE', K.kept, '-inf', now, 'LIMIT', 0, added + PRUNE_EXTRA)
+    sliced('ZREM', K.kept, ids)
+    local keys = {}
+    for _, id in ipairs(ids) do
+      keys[#keys + 1] = K.job(id)
+      keys[#keys + 1] = K.args(id)
+      keys[#keys + 1] = K.history(id)
+    end
+    sliced('UNLINK', nil, keys)
+    return #ids
+  end
   local keep, age = retention(index)
   if keep <= 0 then
     return 0 -- such jobs are deleted when they end
@@ -46,6 +64,10 @@ end
 
 -- When the oldest job of a retention index expires (ms), or nil when it keeps none.
 local function next_expiry(index)
+  if index == 'kept' then
+    local first = redis.call('ZRANGE', K.kept, 0, 0, 'WITHSCORES')
+    return tonumber(first[2])
+  end
   local keep, age = retention(index)
   if keep <= 0 then
     return nil
@@ -62,16 +84,20 @@ local function free_unique(id, ukey)
 end
 
 -- Ends a job that is running, ready, delayed or blocked: out of every live place, into its
--- retention index (`done` or `failed`), or deleted at once when that index keeps nothing. Frees
--- its unique key and its resource (recording a completed create or delete). `quiet` skips the
--- resource (the caller handles it); `f`, when given, is the job's `FINISH_FIELDS`, already read.
--- With `batch` (from `new_batch`), the lease removal, the deletion and the index entry wait for
--- the caller's `flush(batch)`, so ending many jobs costs one command each for all of them. A
--- ready job in a list is not taken out of it: the grab that pops it skips it.
-local FINISH_FIELDS = { 'uk', 'rk', 'fx', 'd', 'e' }
+-- retention index (`done`, `failed` or `cancelled` for `state` `completed`, `failed` or
+-- `cancelled`), or `kept` by its own policy (a type's or job's `kc`, `kf` or `kx`: ms, 0 for
+-- none), or deleted at once when its policy keeps nothing. Frees its unique key and its
+-- resource (recording a completed create or delete). `quiet` skips the resource (the caller
+-- handles it); `f`, when given, is the job's `FINISH_FIELDS`, already read. With `batch` (from
+-- `new_batch`), the lease removal, the deletion and the index entry wait for the caller's
+-- `flush(batch)`, so ending many jobs costs one command each for all of them. A ready job in a
+-- list is not taken out of it: the grab that pops it skips it.
+local FINISH_FIELDS = { 'uk', 'rk', 'fx', 'd', 'e', 'kc', 'kf', 'kx' }
+-- Where a job's own policy for each way it ends sits in FINISH_FIELDS.
+local OWN_POLICY = { completed = 6, failed = 7, cancelled = 8 }
 
 local function new_batch()
-  return { leases = {}, keys = {}, done = {}, failed = {} }
+  return { leases = {}, keys = {}, done = {}, failed = {}, cancelled = {}, kept = {} }
 end
 
 local function flush(batch)
@@ -79,6 +105,8 @@ local function flush(batch)
   sliced('DEL', nil, batch.keys)
   sliced('ZADD', K.done, batch.done)
   sliced('ZADD', K.failed, batch.failed)
+  sliced('ZADD', K.cancelled, batch.cancelled)
+  sliced('ZADD', K.kept, batch.kept)
 end
 
 finish = function(id, state, now, f, batch, quiet)
@@ -91,7 +119,9 @@ finish = function(id, state, now, f, batch, quiet)
   if f[2] and not quiet then
     leave_resource(id, f[2], f[3], state, now)
   end
-  if retention(state == 'failed' and 'failed' or 'done') <= 0 then
+  local index = INDEX_OF[state]
+  local own_keep = tonumber(f[OWN_POLICY[state]])
+  if own_keep == 0 or (own_keep == nil and retention(index) <= 0) then
     -- Only the keys the job has: its arguments' when not inline, its history's when it has one.
     local keys = batch.keys
     keys[#keys + 1] = key
@@ -100,9 +130,9 @@ finish = function(id, state, now, f, batch, quiet)
   else
     redis.call('HSET', key, 's', state, 'f', fmt(now))
     redis.call('HDEL', key, 'w', 'ra')
-    local index = state == 'failed' and batch.failed or batch.done
-    index[#index + 1] = fmt(now)
-    index[#index + 1] = id
+    local entries = own_keep and batch.kept or batch[index]
+    entries[#entries + 1] = fmt(own_keep and now + own_keep or now)
+    entries[#entries + 1] = id
   end
   if own then
     flush(batch)
@@ -114,4 +144,5 @@ local function fail_for_good(id, now, attempt, kind, message, holder)
   push_failure(id, now, attempt, kind, message, holder)
   finish(id, 'failed', now)
   prune('failed', now, 1)
+  prune('kept', now, 0)
 end

@@ -8,8 +8,10 @@
 
 -- Insert rows: 9 ARGV each: id, type, priority, max_attempts, lease_ms, delay_ms, at_ms,
 -- payload, extras. `extras` is '' for a plain job, else a JSON object with any of: `parent`,
--- `resource`, `effect`, `unique`, `unique_while`, `requires` (sorted, comma-separated) and
--- `attributes` (an object). The client checks names and sizes before it sends a row.
+-- `resource`, `effect`, `unique`, `unique_while`, `requires` (sorted, comma-separated),
+-- `attributes` (an object) and `keep` (the job's own retention per way it ends: `c`, `f`, `x`
+-- for completed, failed, cancelled, in ms, 0 for none). The client checks names and sizes
+-- before it sends a row.
 local ROW = 9
 
 -- Reads and validates `count` rows from `args` (ARGV unless given) at `first`, without writing;
@@ -31,6 +33,14 @@ local function read_rows(first, count, args)
     if extras ~= '' then
       local x = cjson.decode(extras)
       row.parent, row.rk, row.fx, row.reqs, row.attrs = x.parent, x.resource, x.effect, x.requires, x.attributes
+      if x.keep then
+        row.keep = {}
+        for field, name in pairs({ kc = 'c', kf = 'f', kx = 'x' }) do
+          if x.keep[name] ~= nil then
+            row.keep[field] = int(x.keep[name], 'keep')
+          end
+        end
+      end
       -- `home`: a REPLACE child that lives in another shard (see replace.lua), or one being
       -- forwarded there; `raw` keeps its row to put in the outbox as it came.
       if x.home then
@@ -201,7 +211,7 @@ local function insert_row(row, now, now_s, seq, woken, head_rk)
     blocked = rk == head_rk or not join_resource(id, rk, row.fx, seq)
   end
   if priority == 0 and row.lease == '0' and inline and run_at <= now and not (rk or reqs or row.ukey
-      or row.parent or row.attrs) then
+      or row.parent or row.attrs or row.keep) then
     -- The common case: one HSET of fixed shape, without default-valued fields.
     redis.call('HSET', key, 't', jtype, 'q', seq, 'c', now_s, 'm', row.max, 's', 'ready', 'd', payload)
   else
@@ -226,6 +236,11 @@ local function insert_row(row, now, now_s, seq, woken, head_rk)
     if row.attrs then
       for name, value in pairs(row.attrs) do
         put('@' .. name, tostring(value))
+      end
+    end
+    if row.keep then
+      for field, ms in pairs(row.keep) do
+        put(field, fmt(ms))
       end
     end
     if run_at > now then put('ra', fmt(run_at)) end

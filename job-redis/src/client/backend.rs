@@ -88,6 +88,17 @@ impl Backend for Client {
     }
 
     async fn complete(&self, done: &[Completion]) -> Result<Vec<Ack>> {
+        let limit = self.config().max_result;
+        if let Some(big) = done
+            .iter()
+            .find(|c| c.result.as_ref().is_some_and(|r| r.len() > limit))
+        {
+            return Err(Error::ResultTooLarge {
+                id: big.lease.id,
+                size: big.result.as_ref().map_or(0, Vec::len),
+                limit,
+            });
+        }
         let flags = self
             .flags_by_shard(
                 done,
@@ -181,6 +192,7 @@ impl Backend for Client {
         matches!(
             error,
             Error::PayloadTooLarge { .. }
+                | Error::ResultTooLarge { .. }
                 | Error::InvalidJob { .. }
                 | Error::InvalidName(_)
                 | Error::TooMany { .. }
@@ -200,6 +212,10 @@ impl Backend for Client {
 
     async fn warnings(&self) -> Result<Vec<String>> {
         self.server_warnings().await
+    }
+
+    fn result_limit(&self) -> Option<usize> {
+        Some(self.config().max_result)
     }
 
     async fn run_scheduler(&self, stop: tokio_util::sync::CancellationToken) -> Result<()> {

@@ -4,7 +4,7 @@
 use std::time::SystemTime;
 
 use job_core::limits::MAX_DELAY;
-use job_core::{Inserted, JobId, NewJob, Start};
+use job_core::{Ended, Inserted, JobId, Keep, NewJob, Start};
 use redis::Value;
 
 use super::{epoch_millis, millis};
@@ -18,10 +18,14 @@ use crate::{Error, Result};
 /// attribute 1, and arguments kept apart 2.
 pub(crate) fn weight(job: &NewJob, inline_max: usize) -> usize {
     let requires = !job.requires().is_empty();
+    let options = job.options();
     let extras = job.resource().is_some()
         || job.unique_key().is_some()
         || requires
-        || !job.attributes().is_empty();
+        || !job.attributes().is_empty()
+        || Ended::ALL
+            .iter()
+            .any(|ended| options.keep(*ended).is_some());
     1 + 2 * usize::from(extras)
         + 15 * usize::from(job.resource().is_some())
         + 6 * usize::from(job.unique_key().is_some())
@@ -149,6 +153,20 @@ fn extras(job: &NewJob, parent: Option<JobId>, home: Option<&str>) -> String {
     }
     if !job.attributes().is_empty() {
         put("attributes", attributes(job.attributes()));
+    }
+    let keep: serde_json::Map<String, Value> = Ended::ALL
+        .iter()
+        .zip(["c", "f", "x"])
+        .filter_map(|(ended, name)| {
+            let ms = match options.keep(*ended)? {
+                Keep::For(age) => millis(age).max(1),
+                _ => 0,
+            };
+            Some((name.to_owned(), Value::from(ms)))
+        })
+        .collect();
+    if !keep.is_empty() {
+        put("keep", Value::Object(keep));
     }
     if extras.is_empty() {
         String::new()
