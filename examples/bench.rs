@@ -577,6 +577,14 @@ async fn slowlog(env: &Env) {
         "5000 + 5000 heavy inserts",
         slow::heavy_inserts(&log, 5_000).await,
     ));
+    cases.push((
+        "retention shortened, 1M stored",
+        slow::shortened_retention(&log, 1_000_000).await.0,
+    ));
+    cases.push((
+        "schedule backfill, claims, list",
+        slow::schedule_calls(&log).await,
+    ));
     for (case, slowest) in cases {
         row(
             "slowlog",

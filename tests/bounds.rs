@@ -78,3 +78,22 @@ async fn a_replace_of_the_most_children_and_heavy_inserts_are_short_calls() {
     assert_bounded("replace", &slow::wide_replace(&log).await);
     assert_bounded("heavy inserts", &slow::heavy_inserts(&log, 5_000).await);
 }
+
+/// After the completed jobs' policy is shortened with 1M jobs stored, each call prunes at most
+/// what it ended plus 100: the backlog drains in short calls.
+#[tokio::test]
+async fn a_policy_shortened_with_1m_jobs_stored_prunes_in_short_calls() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let (_redis, log) = redis().await;
+    let (slowest, pruned) = slow::shortened_retention(&log, 1_000_000).await;
+    assert_bounded("shortened retention", &slowest);
+    // 5,000 completions in about 25 calls of 200: each deleted its own 200 and 100 more.
+    assert!(pruned >= 5_000 + 2_000, "only {pruned} jobs pruned");
+}
+
+#[tokio::test]
+async fn schedule_backfills_claims_and_lists_are_short_calls() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let (_redis, log) = redis().await;
+    assert_bounded("schedules", &slow::schedule_calls(&log).await);
+}

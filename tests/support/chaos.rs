@@ -59,6 +59,11 @@ use self::redis_server::RedisServer;
 
 /// The namespace of the run's jobs (the Redis is private, so a fixed name is safe).
 const NAMESPACE: &str = "jobs";
+/// The namespace of the schedule that every worker process's scheduler fires while processes
+/// are killed, stalled and Redis restarts; no worker runs its jobs, so every tick's job stays.
+const TICKS_NAMESPACE: &str = "ticks";
+/// The schedule: every second, every missed tick fired.
+const TICK_SCHEDULE: &str = "chaos.tick";
 /// The prefix of every fact key; one hash tag, so one cluster node holds them all.
 const FACTS: &str = "chaos:{facts}:";
 /// The environment variable that makes a process of this program a worker.
@@ -1257,6 +1262,13 @@ async fn run_worker() -> Result<(), String> {
         facts: facts.clone(),
     };
     let writer = tokio::spawn(facts.clone().keep_writing());
+    // A scheduler of the ticks namespace, on this process's proxy too: killed with it.
+    let ticks = ticks_client(&setting(URL_VAR)?).await?;
+    let stop_ticks = tokio_util::sync::CancellationToken::new();
+    let scheduler = tokio::spawn({
+        let stop = stop_ticks.clone();
+        async move { ticks.run_schedules(stop.cancelled_owned()).await }
+    });
     let ran = job_core::Worker::<ChaosJob, Facts, Recording>::new(backend, facts.clone())
         .concurrency(concurrency)
         .lease(LEASE)
@@ -1265,6 +1277,8 @@ async fn run_worker() -> Result<(), String> {
         .run_until(stdin_closed())
         .await
         .map_err(|e| format!("the worker failed: {e}"));
+    stop_ticks.cancel();
+    let _ = scheduler.await;
     // No end of an execution of this process may be lost: the check would count it as running
     // until the process exited.
     facts.last_ends(Duration::from_secs(5)).await;
@@ -1307,6 +1321,82 @@ fn client_config() -> Config {
         .keep_failed(KEEP_ALL)
         .max_lease_expiries(1_000)
         .history_limit(100)
+}
+
+/// A client of the ticks namespace.
+async fn ticks_client(url: &str) -> Result<Client, String> {
+    patiently(&format!("connecting to {url}"), || {
+        Client::connect_with(url, client_config().namespace(TICKS_NAMESPACE))
+    })
+    .await
+}
+
+/// Stores the ticks schedule: every second, each missed tick fired (its job is never run).
+async fn store_tick_schedule(client: &Client) -> Result<(), String> {
+    let job = NewJob::from_parts(TICK_SCHEDULE, b"{}".to_vec(), job::JobOptions::new());
+    let schedule = job::Schedule::every(TICK_SCHEDULE, Duration::from_secs(1))
+        .map_err(|e| e.to_string())?
+        .new_job(job)
+        .missed(job::Missed::All { max: 1_000_000 });
+    patiently("storing the ticks schedule", || {
+        client.upsert_schedule(&schedule)
+    })
+    .await?;
+    Ok(())
+}
+
+/// What the schedulers of killed, stalled and restarted processes fired: each tick since the
+/// schedule was stored up to the last one handled must have its job, stored once.
+#[derive(Debug, Default)]
+struct Ticks {
+    fired: u64,
+    missing: Finding,
+    twice: Finding,
+}
+
+async fn read_ticks(client: &Client) -> Result<Ticks, String> {
+    let millis = |at: std::time::SystemTime| {
+        at.duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0))
+    };
+    let info = patiently("reading the ticks schedule", || {
+        client.schedule(TICK_SCHEDULE)
+    })
+    .await?
+    .ok_or("the ticks schedule is gone")?;
+    let mut ticks = Ticks {
+        fired: info.fired,
+        ..Ticks::default()
+    };
+    let (first, last) = (
+        millis(info.created) / 1000 + 1,
+        millis(info.last_tick) / 1000,
+    );
+    for second in first..=last {
+        let id = JobId::for_tick(TICK_SCHEDULE, second * 1000);
+        if patiently("reading a tick's job", || client.details(id))
+            .await?
+            .is_none()
+        {
+            ticks
+                .missing
+                .note(|| format!("tick {second} s has no job {id}"));
+        }
+    }
+    let expected = (last + 1).saturating_sub(first);
+    if info.fired != expected {
+        ticks
+            .twice
+            .note(|| format!("{} fires for {expected} ticks", info.fired));
+    }
+    for fire in &info.fires {
+        if fire.outcome != job::schedule::FireOutcome::Inserted {
+            ticks
+                .twice
+                .note(|| format!("a fire answered {:?}", fire.outcome));
+        }
+    }
+    Ok(ticks)
 }
 
 async fn connect_client(url: &str) -> Result<Client, String> {
@@ -2543,6 +2633,8 @@ pub async fn run(options: &Options, worker: WorkerCommand) -> Result<Report, Str
     let mut topology = Topology::start(options.cluster).await?;
     let facts_url = topology.facts_url().await?;
     let client = connect_client(&topology.client_url()).await?;
+    let ticks = ticks_client(&topology.client_url()).await?;
+    store_tick_schedule(&ticks).await?;
     let facts = Facts::connect(&facts_url).await?;
     let observer = Arc::new(Observer::connect(&topology.node_urls()).await?);
     // Each worker's job client gets its own proxy's URL (`URL_VAR`); its facts go direct.
@@ -2600,6 +2692,7 @@ pub async fn run(options: &Options, worker: WorkerCommand) -> Result<Report, Str
     // The first command on a connection that Redis dropped fails; read again until it works.
     let snapshot = patiently("reading the namespace", || observer.snapshot()).await?;
     let facts = patiently("reading the facts", || facts.read()).await?;
+    let ticks = read_ticks(&ticks).await?;
     let run = RunFigures {
         kills: chaos.kills,
         restarts: chaos.restarts,
@@ -2612,7 +2705,23 @@ pub async fn run(options: &Options, worker: WorkerCommand) -> Result<Report, Str
         drain,
         elapsed: started.elapsed(),
     };
-    Ok(check::report(options, &snapshot, &facts, &enqueued, &run))
+    let mut report = check::report(options, &snapshot, &facts, &enqueued, &run);
+    report.figure(
+        "schedule_ticks",
+        "schedule ticks fired (every worker runs a scheduler)",
+        ticks.fired,
+    );
+    report.invariant(
+        "schedule_ticks_missing",
+        "schedule ticks without their job",
+        ticks.missing,
+    );
+    report.invariant(
+        "schedule_ticks_twice",
+        "schedule ticks fired twice",
+        ticks.twice,
+    );
+    Ok(report)
 }
 
 /// What the run did, for the report.

@@ -373,3 +373,131 @@ pub async fn heavy_inserts(log: &Slowlog, n: usize) -> Slowest {
     futures_util::future::join_all(singles).await;
     log.slowest().await
 }
+
+/// The completed jobs' index holds `stored` jobs when the policy is shortened to 10,000: the
+/// completions after prune the backlog by at most what they ended plus 100 per call. Returns
+/// the slowest call of 5,000 completions under the shortened policy, and how many jobs the
+/// index lost meanwhile.
+pub async fn shortened_retention(log: &Slowlog, stored: usize) -> (Slowest, usize) {
+    use job::redis::Retention;
+    let long = Retention::new(u64::MAX / 2, Duration::from_secs(86_400));
+    let client = log
+        .client("shorten", Config::new().shards(1).keep_completed(long))
+        .await;
+    let prefix = format!("{}:{{0}}:", client.namespace());
+    // `stored` completed jobs, written directly: the shape the scripts leave them in.
+    let mut conn = log.raw.clone();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    for chunk in (0..stored).collect::<Vec<_>>().chunks(10_000) {
+        let mut pipe = redis::pipe();
+        let mut scored = Vec::with_capacity(chunk.len());
+        for i in chunk {
+            let id = job::JobId::new().to_string();
+            pipe.hset_multiple(
+                format!("{prefix}j:{id}"),
+                &[("t", TYPE), ("s", "completed"), ("m", "25"), ("d", "{}")],
+            )
+            .ignore();
+            scored.push((now - 1_000 + (*i as u64 % 1_000), id));
+        }
+        pipe.zadd_multiple(format!("{prefix}done"), &scored)
+            .ignore();
+        let _: () = pipe.query_async(&mut conn).await.unwrap();
+    }
+    let short = Config::new()
+        .namespace(client.namespace())
+        .shards(1)
+        .keep_completed(Retention::new(10_000, Duration::from_secs(3_600)));
+    let short = Client::connect_with(&log.url, short).await.unwrap();
+    let before: usize = redis::cmd("ZCARD")
+        .arg(format!("{prefix}done"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let jobs: Vec<NewJob> = (0..5_000)
+        .map(|_| NewJob::from_parts(TYPE, b"{}".to_vec(), JobOptions::new()))
+        .collect();
+    insert_all(&short, &jobs).await;
+    log.reset().await;
+    let holder = Holder::current();
+    let mut left = jobs.len();
+    while left > 0 {
+        let grab = Grab::new(&[TYPE], 200, LEASE, &holder);
+        let grabbed = short.grab(&grab).await.unwrap();
+        left -= grabbed.jobs.len();
+        let done: Vec<Completion> = grabbed
+            .jobs
+            .iter()
+            .map(|job| Completion::new(job.lease, None))
+            .collect();
+        short.complete(&done).await.unwrap();
+    }
+    let slowest = log.slowest().await;
+    let after: usize = redis::cmd("ZCARD")
+        .arg(format!("{prefix}done"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    (slowest, (before + jobs.len()).saturating_sub(after))
+}
+
+/// Schedules at their largest calls: a 1,000-tick backfill (fired 100 ticks a call), 1,000
+/// schedules due at once (claimed 100 a call), and the list of them all with their fires.
+pub async fn schedule_calls(log: &Slowlog) -> Slowest {
+    use job::{Missed, Schedule};
+    let client = log.client("sched", Config::new().shards(1)).await;
+    let job = NewJob::from_parts(TYPE, b"{}".to_vec(), JobOptions::new());
+    let backfill = Schedule::every("backfill", Duration::from_secs(1))
+        .unwrap()
+        .new_job(job.clone())
+        .missed(Missed::All { max: 1_000 });
+    client.upsert_schedule(&backfill).await.unwrap();
+    for i in 0..1_000 {
+        let schedule = Schedule::every(format!("every-{i}"), Duration::from_secs(1))
+            .unwrap()
+            .new_job(job.clone());
+        client.upsert_schedule(&schedule).await.unwrap();
+    }
+    // All down for 1,000 s: the backfill's ticks since are due.
+    let prefix = format!("{}:{{0}}:", client.namespace());
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+        - 1_000_000;
+    let _: () = redis::cmd("HSET")
+        .arg(format!("{prefix}s:backfill"))
+        .arg("last")
+        .arg(since)
+        .query_async(&mut log.raw.clone())
+        .await
+        .unwrap();
+    log.reset().await;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let scheduler = {
+        let client = client.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move { client.run_schedules(stop.cancelled_owned()).await })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let all = client.schedules().await.unwrap();
+        let backfilled = all
+            .iter()
+            .any(|info| info.schedule.name() == "backfill" && info.fired >= 1_000);
+        if backfilled && all.iter().all(|info| info.fired >= 2) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the schedules did not fire in time"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.cancel();
+    scheduler.await.unwrap().unwrap();
+    log.slowest().await
+}
