@@ -556,3 +556,121 @@ async fn odd_names_fire_list_and_remove() {
     assert!(c.schedules().await.unwrap().is_empty());
     q.cleanup().await.unwrap();
 }
+
+/// Set for the scheduler process of `ticks_fire_by_the_redis_clock_not_the_hosts`: the Redis
+/// URL and namespace it schedules.
+const SKEWED_URL: &str = "JOB_TEST_SKEWED_URL";
+const SKEWED_NAMESPACE: &str = "JOB_TEST_SKEWED_NAMESPACE";
+
+/// The scheduler process of `ticks_fire_by_the_redis_clock_not_the_hosts`, run under
+/// `faketime`; run as a test on its own (without its variables) it does nothing. Prints this
+/// process's wall clock, then schedules until its stdin closes.
+#[test]
+fn skewed_scheduler_process() {
+    let (Ok(url), Ok(namespace)) = (std::env::var(SKEWED_URL), std::env::var(SKEWED_NAMESPACE))
+    else {
+        return;
+    };
+    println!("clock {}", now_ms());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let client = Client::connect_with(&url, Config::new().namespace(namespace))
+            .await
+            .unwrap();
+        let (closed, on_close) = tokio::sync::oneshot::channel::<()>();
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+            let _ = closed.send(());
+        });
+        client
+            .run_schedules(async {
+                let _ = on_close.await;
+            })
+            .await
+            .unwrap();
+    });
+}
+
+/// Redis's clock decides: a scheduler whose host clock is 30 s behind (a process of its own,
+/// under `faketime`) fires each tick within moments of the tick by Redis's clock, not 30 s late.
+#[tokio::test]
+async fn ticks_fire_by_the_redis_clock_not_the_hosts() {
+    use std::io::BufRead;
+    let q = queue("sched_skew").await;
+    let c = q.client().clone();
+    let schedule = Schedule::every("skewed", Duration::from_secs(1))
+        .unwrap()
+        .job(tick("skewed"))
+        .unwrap();
+    c.upsert_schedule(&schedule).await.unwrap();
+    let url = std::env::var(job::testing::REDIS_URL_VAR)
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let mut child = std::process::Command::new("env")
+        .args(["FAKETIME_DONT_FAKE_MONOTONIC=1", "faketime", "-f", "-30s"])
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "skewed_scheduler_process",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(SKEWED_URL, &url)
+        .env(SKEWED_NAMESPACE, c.namespace())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Its output is read to the end, so it never writes into a closed pipe.
+    let stdout = child.stdout.take().unwrap();
+    let (found, clock) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            // The harness prints `test <name> ... ` before it, on the same line.
+            if let Some(ms) = line
+                .rsplit_once("clock ")
+                .and_then(|(_, ms)| ms.trim().parse::<u64>().ok())
+            {
+                let _ = found.send(ms);
+            }
+        }
+    });
+    let clock = tokio::task::spawn_blocking(move || clock.recv_timeout(Duration::from_secs(30)))
+        .await
+        .unwrap()
+        .expect("the scheduler process printed no clock (this test needs `faketime`: apt-get install faketime)");
+    let skew = clock as i64 - now_ms() as i64;
+    assert!(
+        (-31_000..-29_000).contains(&skew),
+        "the scheduler's clock is {skew} ms off, not -30 s"
+    );
+    let redis_now = || async {
+        let mut conn = q.connection();
+        let (secs, micros): (u64, u64) = redis::cmd("TIME").query_async(&mut conn).await.unwrap();
+        secs * 1000 + micros / 1000
+    };
+    let mut lateness = Vec::new();
+    let mut seen = 0;
+    while lateness.len() < 3 {
+        let info = eventually(Duration::from_secs(5), "the next tick", || async {
+            let info = info(&c, "skewed").await;
+            (info.fired > seen).then_some(info)
+        })
+        .await;
+        let now = redis_now().await;
+        seen = info.fired;
+        let tick = inserted_ticks(&info).last().copied().unwrap();
+        lateness.push(now - tick);
+    }
+    drop(child.stdin.take());
+    child.wait().unwrap();
+    for late in &lateness {
+        assert!(
+            *late < 1_000,
+            "a tick's job came {late} ms after the tick by Redis's clock: {lateness:?}"
+        );
+    }
+    q.cleanup().await.unwrap();
+}

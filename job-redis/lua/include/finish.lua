@@ -21,23 +21,29 @@ end
 -- The retention index of each way a job ends.
 local INDEX_OF = { completed = 'done', failed = 'failed', cancelled = 'cancelled' }
 
--- Deletes the oldest jobs of a retention index (`done` or `failed`) beyond its count or older
--- than its age: at most `added + PRUNE_EXTRA` per call, so the index never grows past its count
--- by more than one call's additions, and a call never runs long. `added` is how many jobs the
--- calling script put in the index. Returns how many it deleted.
+-- Deletes ended jobs, every key of each (in the background: UNLINK); returns how many.
+local function forget(ids)
+  local keys = {}
+  for _, id in ipairs(ids) do
+    keys[#keys + 1] = K.job(id)
+    keys[#keys + 1] = K.args(id)
+    keys[#keys + 1] = K.history(id)
+  end
+  sliced('UNLINK', nil, keys)
+  return #ids
+end
+
+-- Deletes the oldest jobs of a retention index (`done`, `failed` or `cancelled`) beyond its
+-- count or older than its age, or the expired jobs of `kept`: at most `added + PRUNE_EXTRA` per
+-- call, so the index never grows past its count by more than one call's additions, and a call
+-- never runs long. `added` is how many jobs the calling script put in the index. Returns how
+-- many it deleted.
 local function prune(index, now, added)
   if index == 'kept' then
     -- Jobs kept by their own policy, scored by when they expire.
     local ids = redis.call('ZRANGEBYSCORE', K.kept, '-inf', now, 'LIMIT', 0, added + PRUNE_EXTRA)
     sliced('ZREM', K.kept, ids)
-    local keys = {}
-    for _, id in ipairs(ids) do
-      keys[#keys + 1] = K.job(id)
-      keys[#keys + 1] = K.args(id)
-      keys[#keys + 1] = K.history(id)
-    end
-    sliced('UNLINK', nil, keys)
-    return #ids
+    return forget(ids)
   end
   local keep, age = retention(index)
   if keep <= 0 then
@@ -52,14 +58,7 @@ local function prune(index, now, added)
   end
   local ids = redis.call('ZRANGE', key, 0, n - 1)
   redis.call('ZREMRANGEBYRANK', key, 0, n - 1)
-  local keys = {}
-  for _, id in ipairs(ids) do
-    keys[#keys + 1] = K.job(id)
-    keys[#keys + 1] = K.args(id)
-    keys[#keys + 1] = K.history(id)
-  end
-  sliced('UNLINK', nil, keys)
-  return #ids
+  return forget(ids)
 end
 
 -- When the oldest job of a retention index expires (ms), or nil when it keeps none.
