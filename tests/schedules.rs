@@ -47,6 +47,13 @@ enum Set {
     Tick(Tick),
 }
 
+/// A job whose arguments do not serialize (JSON object keys must be strings).
+#[derive(job::Job, Serialize, Deserialize)]
+#[job(name = "sched.unserializable")]
+struct Unserializable {
+    by_pair: std::collections::HashMap<(u8, u8), u8>,
+}
+
 fn tick(label: &str) -> Tick {
     Tick {
         label: label.into(),
@@ -496,6 +503,17 @@ async fn bad_schedules_are_refused_naming_the_schedule_and_field_and_nothing_is_
         ));
     let error = c.upsert_schedule(&bad_type).await.unwrap_err().to_string();
     assert!(error.contains("schedule `bad-type`"), "{error}");
+    let error = Schedule::every("unserializable", Duration::from_secs(1))
+        .unwrap()
+        .job(Unserializable {
+            by_pair: [((1, 2), 3)].into_iter().collect(),
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("schedule `unserializable`") && error.contains("job"),
+        "{error}"
+    );
     let error = Schedule::cron("bad-line", "* * *").unwrap_err().to_string();
     assert!(
         error.contains("schedule `bad-line`") && error.contains("cron line"),
