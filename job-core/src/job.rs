@@ -150,7 +150,7 @@ pub enum Ended {
 }
 
 impl Ended {
-    /// Every outcome, in the order of [`Ended::index`].
+    /// Every outcome: completed, failed, cancelled.
     pub const ALL: [Self; 3] = [Self::Completed, Self::Failed, Self::Cancelled];
 
     const fn index(self) -> usize {
