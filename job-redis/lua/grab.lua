@@ -81,28 +81,36 @@ for _, rk in ipairs(checks) do
 end
 local checks_left = #checks > 0 and redis.call('EXISTS', K.rv) == 1
 
--- 4. The queues this caller may take: each type, plus each of its requirement sets that the
---    capabilities cover. A requirement set whose queue is empty is forgotten (a job of its
---    becoming ready records it again), so grabs never pay for sets no job uses any more.
+-- 4. The queues this caller may take: each type that is not paused, plus each of its
+--    requirement sets that the capabilities cover. A requirement set whose queue is empty is
+--    forgotten (a job of its becoming ready records it again), so grabs never pay for sets no
+--    job uses any more. A paused type's queues are neither taken nor re-armed: a worker that a
+--    marker woke takes nothing of them.
 local has = {}
 for capability in string.gmatch(ARGV[5], '[^,]+') do
   has[capability] = true
 end
+local paused = {}
+for _, jtype in ipairs(redis.call('SMEMBERS', K.paused)) do
+  paused[jtype] = true
+end
 local queues = {}
 for i = FIRST_TYPE, #ARGV do
   local jtype = ARGV[i]
-  queues[#queues + 1] = jtype
-  for _, reqs in ipairs(redis.call('SMEMBERS', K.sets(jtype))) do
-    local queue = queue_of(jtype, reqs)
-    if redis.call('EXISTS', K.list(queue), K.ready(queue)) == 0 then
-      redis.call('SREM', K.sets(jtype), reqs)
-      redis.call('DEL', K.wake(queue))
-    else
-      local ok = true
-      for need in string.gmatch(reqs, '[^,]+') do
-        if not has[need] then ok = false break end
+  if not paused[jtype] then
+    queues[#queues + 1] = jtype
+    for _, reqs in ipairs(redis.call('SMEMBERS', K.sets(jtype))) do
+      local queue = queue_of(jtype, reqs)
+      if redis.call('EXISTS', K.list(queue), K.ready(queue)) == 0 then
+        redis.call('SREM', K.sets(jtype), reqs)
+        redis.call('DEL', K.wake(queue))
+      else
+        local ok = true
+        for need in string.gmatch(reqs, '[^,]+') do
+          if not has[need] then ok = false break end
+        end
+        if ok then queues[#queues + 1] = queue end
       end
-      if ok then queues[#queues + 1] = queue end
     end
   end
 end

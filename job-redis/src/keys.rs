@@ -56,13 +56,14 @@ pub(crate) mod suffix {
     pub(crate) const DUE: &str = "sd";
     pub(crate) const SCHEDULES: &str = "sn";
     pub(crate) const TICK: &str = "sw";
+    pub(crate) const PAUSED: &str = "paused";
 
     /// All of them.
     #[cfg(test)]
     pub(crate) const ALL: &[&str] = &[
         JOB, ARGS, HISTORY, LIST, READY, WAKE, SETS, FIFO, EFFECTS, LEASES, DELAYED, DONE, FAILED,
         CANCELLED, KEPT, SEQ, UNIQ, SEEN, OUTBOX, FWD, RX, RC, RV, SCHEDULE, FIRES, DUE, SCHEDULES,
-        TICK,
+        TICK, PAUSED,
     ];
 }
 
@@ -147,6 +148,11 @@ impl Shard {
     #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     pub(crate) fn schedule(&self, name: &str) -> String {
         self.key(suffix::SCHEDULE, name)
+    }
+
+    /// The job types no grab takes jobs of.
+    pub(crate) fn paused(&self) -> String {
+        self.key(suffix::PAUSED, "")
     }
 
     /// Unpaused schedules by when a scheduler should look at them.

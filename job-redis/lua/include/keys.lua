@@ -24,6 +24,7 @@ local SHARD_KEYS = {
   due = 'sd',          -- zset: unpaused schedules by when a scheduler should look at them (ms)
   schedules = 'sn',    -- zset: every schedule's name, score 0 (listed in name order)
   tick = 'sw',         -- zset: the schedulers' wake marker, set by a schedule's change
+  paused = 'paused',   -- set: job types whose jobs no grab takes (an operator paused them)
 }
 local ITEM_KEYS = {
   job = 'j:',          -- hash: a job's fields

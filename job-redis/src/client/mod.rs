@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use job_core::{Details, Job, JobId, Lease, NameKind, NewJob, ResourceState, check_name};
 
+mod admin;
 mod backend;
 mod batch;
 mod insert;

@@ -81,6 +81,7 @@ script!(RETRY, "retry", false);
 script!(DETAILS, "details", true);
 script!(RESOURCE, "resource", true);
 
+pub(crate) mod admin;
 pub(crate) mod schedules;
 
 /// Every script of this module (the schedule scripts are in `schedules`).
@@ -100,6 +101,7 @@ static LIBRARY: LazyLock<Library> = LazyLock::new(|| {
     let scripts: Vec<(&str, &str, bool)> = ALL
         .iter()
         .chain(schedules::ALL.iter())
+        .chain(admin::ALL.iter())
         .map(|lua| (lua.name, lua.body, lua.read_only))
         .collect();
     let draft = source::library("0", &scripts);

@@ -114,6 +114,7 @@ mod tests {
         include_str!("../../lua/schedule_fire.lua"),
         include_str!("../../lua/schedule_change.lua"),
         include_str!("../../lua/schedule_list.lua"),
+        include_str!("../../lua/pause.lua"),
     ];
 
     #[test]

@@ -1,0 +1,132 @@
+//! Operating a namespace against a real Redis: pausing and resuming job types.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use job::{Context, Failure, JobSet, JobState, Outcome, Run};
+use serde::{Deserialize, Serialize};
+use support::{eventually, queue};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Default)]
+struct App {
+    started: Notify,
+}
+
+#[derive(job::Job, Serialize, Deserialize)]
+#[job(name = "admin.a")]
+struct A {
+    millis: u64,
+}
+
+impl Run<App> for A {
+    async fn run(self, cx: &Context<App>) -> Result<Outcome, Failure> {
+        cx.state().started.notify_one();
+        tokio::time::sleep(Duration::from_millis(self.millis)).await;
+        Ok(Outcome::complete())
+    }
+}
+
+#[derive(job::Job, Serialize, Deserialize)]
+#[job(name = "admin.b")]
+struct B;
+
+impl Run<App> for B {
+    async fn run(self, _cx: &Context<App>) -> Result<Outcome, Failure> {
+        Ok(Outcome::complete())
+    }
+}
+
+#[derive(JobSet)]
+enum Set {
+    A(A),
+    B(B),
+}
+
+async fn state(q: &support::TestQueue, id: job::JobId) -> JobState {
+    q.client().details(id).await.unwrap().unwrap().state
+}
+
+/// A paused type's jobs wait, even for a worker already blocked on its wake marker; other
+/// types run; a job running at the pause finishes; a resume wakes the blocked worker at once.
+#[tokio::test]
+async fn a_paused_type_waits_even_for_a_blocked_worker_and_a_resume_wakes_it() {
+    let q = queue("admin_pause").await;
+    let c = q.client().clone();
+    let app = Arc::new(App::default());
+    let stop = CancellationToken::new();
+    // A long poll: only the wake markers make jobs run within the deadlines below.
+    let worker = job::Worker::<Set, App>::new(c.clone(), app.clone())
+        .concurrency(2)
+        .poll(Duration::from_secs(30));
+    let running = tokio::spawn(worker.run_until(stop.clone().cancelled_owned()));
+    // A job that runs across the pause finishes.
+    let long = c.enqueue(A { millis: 300 }).await.unwrap();
+    app.started.notified().await;
+    assert!(c.pause_type("admin.a").await.unwrap(), "it was running");
+    assert!(!c.pause_type("admin.a").await.unwrap(), "already paused");
+    assert_eq!(c.paused_types().await.unwrap(), ["admin.a"]);
+    eventually(
+        Duration::from_secs(5),
+        "the running job to finish",
+        || async { (state(&q, long).await == JobState::Completed).then_some(()) },
+    )
+    .await;
+    // The worker is idle and blocked now. A's marker wakes it first, then B's: B runs, A waits.
+    let waiting = c.enqueue(A { millis: 0 }).await.unwrap();
+    let other = c.enqueue(B).await.unwrap();
+    eventually(
+        Duration::from_secs(5),
+        "the other type's job to run",
+        || async { (state(&q, other).await == JobState::Completed).then_some(()) },
+    )
+    .await;
+    assert_eq!(
+        state(&q, waiting).await,
+        JobState::Ready,
+        "a paused type's job was taken"
+    );
+    assert!(c.resume_type("admin.a").await.unwrap(), "it was paused");
+    assert!(!c.resume_type("admin.a").await.unwrap(), "already running");
+    assert!(c.paused_types().await.unwrap().is_empty());
+    // Well before the 30 s poll: the resume woke the worker.
+    eventually(
+        Duration::from_secs(5),
+        "the waiting job to run after the resume",
+        || async { (state(&q, waiting).await == JobState::Completed).then_some(()) },
+    )
+    .await;
+    stop.cancel();
+    running.await.unwrap().unwrap();
+    let error = c.pause_type("a|b").await.unwrap_err().to_string();
+    assert!(error.contains("a|b"), "{error}");
+    q.cleanup().await.unwrap();
+}
+
+/// Drains and schedules still insert a paused type's jobs; a drain runs none of them.
+#[tokio::test]
+async fn a_paused_type_still_takes_inserts_and_a_drain_leaves_it() {
+    let q = queue("admin_inserts").await;
+    let c = q.client().clone();
+    c.pause_type("admin.b").await.unwrap();
+    let ids = [c.enqueue(B).await.unwrap(), c.enqueue(B).await.unwrap()];
+    let ran = job::Worker::<Set, App>::new(c.clone(), App::default())
+        .drain(10)
+        .await
+        .unwrap();
+    assert_eq!(ran, 0);
+    for id in ids {
+        assert_eq!(state(&q, id).await, JobState::Ready);
+    }
+    c.resume_type("admin.b").await.unwrap();
+    let ran = job::Worker::<Set, App>::new(c.clone(), App::default())
+        .drain(10)
+        .await
+        .unwrap();
+    assert_eq!(ran, 2);
+    q.cleanup().await.unwrap();
+}
