@@ -1,4 +1,5 @@
-//! Operating a namespace against a real Redis: pausing and resuming job types.
+//! Operating and observing a namespace against a real Redis: pausing and resuming job types,
+//! and a running job's progress.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
@@ -15,6 +16,31 @@ use tokio_util::sync::CancellationToken;
 #[derive(Default)]
 struct App {
     started: Notify,
+    /// Set by `Steps` once it reported its progress; it then waits for `release`.
+    reported: Notify,
+    release: Notify,
+    /// What reporting an oversize progress answered.
+    oversize: std::sync::Mutex<Option<String>>,
+}
+
+/// Reports its progress three times, and an oversize value once, then waits to be released.
+#[derive(job::Job, Serialize, Deserialize)]
+#[job(name = "admin.steps")]
+struct Steps;
+
+impl Run<App> for Steps {
+    async fn run(self, cx: &Context<App>) -> Result<Outcome, Failure> {
+        for done in 1..=3 {
+            cx.progress(&serde_json::json!({ "done": done, "of": 3 }))
+                .await?;
+        }
+        let big = cx.progress(&"x".repeat(5_000)).await.unwrap_err();
+        *cx.state().oversize.lock().unwrap() = Some(big.to_string());
+        let release = cx.state().release.notified();
+        cx.state().reported.notify_one();
+        release.await;
+        Ok(Outcome::complete())
+    }
 }
 
 #[derive(job::Job, Serialize, Deserialize)]
@@ -45,6 +71,7 @@ impl Run<App> for B {
 enum Set {
     A(A),
     B(B),
+    Steps(Steps),
 }
 
 async fn state(q: &support::TestQueue, id: job::JobId) -> JobState {
@@ -128,5 +155,52 @@ async fn a_paused_type_still_takes_inserts_and_a_drain_leaves_it() {
         .await
         .unwrap();
     assert_eq!(ran, 2);
+    q.cleanup().await.unwrap();
+}
+
+/// A handler's progress shows in `details()` while it runs and after; an oversize value is
+/// refused naming the job and both sizes; a stale lease stores nothing.
+#[tokio::test]
+async fn progress_shows_while_running_and_is_fenced_by_the_lease() {
+    use job::backend::{Backend, Lease};
+    let q = queue("admin_progress").await;
+    let c = q.client().clone();
+    let app = Arc::new(App::default());
+    let id = c.enqueue(Steps).await.unwrap();
+    let stop = CancellationToken::new();
+    let reported = app.reported.notified();
+    let worker = job::Worker::<Set, App>::new(c.clone(), app.clone());
+    let running = tokio::spawn(worker.run_until(stop.clone().cancelled_owned()));
+    reported.await;
+    let details = c.details(id).await.unwrap().unwrap();
+    assert_eq!(details.state, JobState::Running);
+    let progress: serde_json::Value = serde_json::from_slice(&details.progress.unwrap()).unwrap();
+    assert_eq!(progress, serde_json::json!({ "done": 3, "of": 3 }));
+    assert!(details.progress_at.is_some());
+    let oversize = app.oversize.lock().unwrap().clone().unwrap();
+    assert!(
+        oversize.contains(&id.to_string())
+            && oversize.contains("5002 bytes")
+            && oversize.contains("4096"),
+        "{oversize}"
+    );
+    // A lease with another token stores nothing.
+    let stale = Lease::new(id, u64::MAX, Duration::from_secs(30));
+    assert!(!c.progress(&stale, b"\"stale\"").await.unwrap());
+    let after = c.details(id).await.unwrap().unwrap();
+    assert_eq!(after.progress, Some(br#"{"done":3,"of":3}"#.to_vec()));
+    app.release.notify_one();
+    eventually(Duration::from_secs(5), "the job to complete", || async {
+        (state(&q, id).await == JobState::Completed).then_some(())
+    })
+    .await;
+    let ended = c.details(id).await.unwrap().unwrap();
+    assert_eq!(
+        ended.progress,
+        Some(br#"{"done":3,"of":3}"#.to_vec()),
+        "kept after the end"
+    );
+    stop.cancel();
+    running.await.unwrap().unwrap();
     q.cleanup().await.unwrap();
 }

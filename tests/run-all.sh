@@ -64,4 +64,4 @@ done
 URL="redis://$(IFS=,; echo "${NODES[*]}")"
 echo "# the integration suites again, on a Redis Cluster at $URL"
 JOB_TEST_REDIS_URL="$URL" cargo test --all-features --locked \
-  --test operations --test worker --test resources --test schedules "$@"
+  --test operations --test worker --test resources --test schedules --test admin "$@"

@@ -92,6 +92,19 @@ pub trait Backend: Clone + Send + Sync + 'static {
         timeout: Duration,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
+    /// Stores a held job's progress (JSON, at most
+    /// [`MAX_PROGRESS`](crate::limits::MAX_PROGRESS) bytes), fenced by the lease's token: false
+    /// when the lease is no longer the job's (nothing stored). The default stores nothing and
+    /// answers true.
+    fn progress(
+        &self,
+        lease: &Lease,
+        value: &[u8],
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+        let _ = (lease, value);
+        async { Ok(true) }
+    }
+
     /// Returns a job's failure history, oldest first.
     fn failures(
         &self,

@@ -53,6 +53,10 @@ pub struct Details {
     /// backend's clock; `None` when no worker ever has. A ready job with `None` here waits for
     /// a worker that serves its type.
     pub served_at: Option<SystemTime>,
+    /// The latest progress a handler reported (`Context::progress`, JSON), by any attempt.
+    pub progress: Option<Vec<u8>>,
+    /// When it was reported, by the backend's clock.
+    pub progress_at: Option<SystemTime>,
 }
 
 impl Details {
@@ -83,6 +87,8 @@ impl Details {
             parent: None,
             duplicate_children: Vec::new(),
             served_at: None,
+            progress: None,
+            progress_at: None,
         }
     }
 }

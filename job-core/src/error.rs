@@ -35,6 +35,15 @@ pub enum Error {
         /// The job.
         id: crate::JobId,
     },
+    /// A progress value that cannot be reported: it does not encode, or it is over
+    /// [`MAX_PROGRESS`](crate::limits::MAX_PROGRESS).
+    #[error("progress of job {id}: {reason}")]
+    Progress {
+        /// The job.
+        id: crate::JobId,
+        /// What is wrong.
+        reason: String,
+    },
     /// A drain ran more jobs than its limit: a job keeps making more due jobs.
     #[error("drain ran more than {limit} jobs")]
     DrainLimit {

@@ -35,6 +35,9 @@ pub const MAX_HISTORY: u32 = 1_000;
 /// The most jobs one worker runs at a time.
 pub const MAX_CONCURRENCY: usize = 10_000;
 
+/// The largest progress value a handler may report, in bytes of JSON.
+pub const MAX_PROGRESS: usize = 4_096;
+
 /// The derive's compile error for a `lease` outside [`MIN_LEASE`]`..=`[`MAX_LEASE`].
 pub(crate) const LEASE_OUT_OF_RANGE: &str = "`lease` must be from 30ms to 24h";
 /// The derive's compile error for a `timeout` above [`MAX_TIMEOUT`].

@@ -116,6 +116,36 @@ impl<State> Context<State> {
         }
     }
 
+    /// Reports the job's progress, a small JSON value (`{"done": 40, "of": 100}`), which
+    /// `details()` shows while the job runs and after. Fenced by the lease: a handler whose
+    /// lease is gone reports nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Progress`] when the value does not encode or is over
+    /// [`MAX_PROGRESS`](crate::limits::MAX_PROGRESS) bytes; [`Error::LeaseLost`] when another
+    /// worker holds the job now; [`Error::Backend`] when the backend cannot be reached.
+    pub async fn progress(&self, value: &impl serde::Serialize) -> Result<(), Error> {
+        let id = self.lease.id;
+        let value = serde_json::to_vec(value).map_err(|error| Error::Progress {
+            id,
+            reason: error.to_string(),
+        })?;
+        let limit = crate::limits::MAX_PROGRESS;
+        if value.len() > limit {
+            return Err(Error::Progress {
+                id,
+                reason: format!("{} bytes, over the limit of {limit} bytes", value.len()),
+            });
+        }
+        if self.ops.progress(self.lease, &value).await? {
+            Ok(())
+        } else {
+            self.cancel.cancel();
+            Err(Error::LeaseLost { id })
+        }
+    }
+
     /// Returns the job's failure history, oldest first.
     ///
     /// # Errors
@@ -141,6 +171,7 @@ impl<State> fmt::Debug for Context<State> {
 pub(crate) trait LeaseOps: Send + Sync {
     async fn heartbeat(&self, lease: Lease) -> Result<bool, Error>;
     async fn failures(&self, id: JobId) -> Result<Vec<FailureRecord>, Error>;
+    async fn progress(&self, lease: Lease, value: &[u8]) -> Result<bool, Error>;
 }
 
 #[async_trait::async_trait]
@@ -154,6 +185,12 @@ impl<B: Backend> LeaseOps for B {
 
     async fn failures(&self, id: JobId) -> Result<Vec<FailureRecord>, Error> {
         Backend::failures(self, id)
+            .await
+            .map_err(|e| Error::Backend(Box::new(e)))
+    }
+
+    async fn progress(&self, lease: Lease, value: &[u8]) -> Result<bool, Error> {
+        Backend::progress(self, &lease, value)
             .await
             .map_err(|e| Error::Backend(Box::new(e)))
     }

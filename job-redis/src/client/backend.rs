@@ -214,6 +214,20 @@ impl Backend for Client {
         self.server_warnings().await
     }
 
+    async fn progress(&self, lease: &Lease, value: &[u8]) -> Result<bool> {
+        let limit = job_core::limits::MAX_PROGRESS;
+        if value.len() > limit {
+            return Err(Error::TooMany {
+                what: format!("bytes of progress for job {}", lease.id),
+                count: value.len(),
+                max: limit,
+            });
+        }
+        crate::scripts::admin::progress(self.held(lease), lease, value)
+            .await
+            .map_err(|error| self.at_server(error))
+    }
+
     fn result_limit(&self) -> Option<usize> {
         Some(self.config().max_result)
     }

@@ -80,6 +80,8 @@ pub(super) fn decode_details(
         .map(|r| r.split(',').map(str::to_owned).collect())
         .unwrap_or_default();
     details.parent = text("pa")?.and_then(|p| p.parse().ok());
+    details.progress = map.get("pg").cloned().map(|v| reply.bytes(v)).transpose()?;
+    details.progress_at = int("pt")?.map(from_millis);
     if let Some(json) = text("cd")? {
         details.duplicate_children = serde_json::from_str::<Vec<(String, String)>>(&json)
             .map_err(|e| reply.error(format!("bad duplicate children: {e}")))?

@@ -115,6 +115,7 @@ mod tests {
         include_str!("../../lua/schedule_change.lua"),
         include_str!("../../lua/schedule_list.lua"),
         include_str!("../../lua/pause.lua"),
+        include_str!("../../lua/progress.lua"),
     ];
 
     #[test]
