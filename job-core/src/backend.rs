@@ -255,6 +255,9 @@ pub struct GrabbedJob {
     pub attempt: u32,
     /// The attempt limit.
     pub max_attempts: u32,
+    /// Since when it could run (it was inserted, or its delay or retry came due), by the
+    /// backend's clock, when the backend knows: the worker reports the wait until it started.
+    pub ready_since: Option<std::time::SystemTime>,
 }
 
 impl GrabbedJob {
@@ -273,7 +276,15 @@ impl GrabbedJob {
             payload,
             attempt,
             max_attempts,
+            ready_since: None,
         }
+    }
+
+    /// Sets since when the job could run.
+    #[must_use]
+    pub fn ready_since(mut self, at: std::time::SystemTime) -> Self {
+        self.ready_since = Some(at);
+        self
     }
 }
 

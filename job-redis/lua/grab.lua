@@ -11,8 +11,8 @@
 -- ARGV[5] capabilities (comma-separated)  ARGV[6] filter (JSON object, or '')  ARGV[7] window
 -- ARGV[8] completions  ARGV[9..] that many rows of 3 (see complete.lua), then the types
 -- returns: {next_wake_ms (-1: none, or jobs were leased), completions, a flag per completion (as COMPLETE answers),
---           then per job: id, type, payload, attempt, max_attempts, token, lease_ms}; records in
---           `seen` that the types were asked for now
+--           then per job: id, type, payload, attempt, max_attempts, token, lease_ms, since when
+--           it was ready (ms)}; records in `seen` that the types were asked for now
 --@include queues
 --@include leases
 --@include complete
@@ -260,7 +260,7 @@ local deadlines = {} -- score, id, score, id, ...: one ZADD to `leases` for the 
 local function lease_picked()
   local ready = {}
   for _, c in ipairs(picked) do
-    local f = redis.call('HMGET', K.job(c.id), 's', 'd', 'm', 'l', 't', 'uw', 'uk', 'a', 'sk')
+    local f = redis.call('HMGET', K.job(c.id), 's', 'd', 'm', 'l', 't', 'uw', 'uk', 'a', 'sk', 'rs', 'c')
     if f[9] then
       -- An entry a cancel left behind (the job was retried since, or not): skip it.
       if redis.call('HINCRBY', K.job(c.id), 'sk', -1) <= 0 then
@@ -293,6 +293,7 @@ local function lease_picked()
     local n = #out
     out[n + 1], out[n + 2], out[n + 3], out[n + 4] = id, f[5], payload, attempt
     out[n + 5], out[n + 6], out[n + 7] = tonumber(f[3]) or 1, token, lease
+    out[n + 8] = tonumber(f[10]) or tonumber(f[11]) or now
   end
   return #ready
 end

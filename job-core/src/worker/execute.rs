@@ -17,6 +17,7 @@ use crate::{
 use super::ack::Acks;
 use super::decide::{Ended, Transition, decide, limit_result};
 use super::heartbeat::Leases;
+use super::measure;
 use super::{Written, persist};
 use crate::error::chain;
 
@@ -58,20 +59,25 @@ where
         async move {
             let lease = self.job.lease;
             let options = S::options(&self.job.name).unwrap_or_default();
+            let started = Instant::now();
             let ended = match S::decode(&self.job.name, &self.job.payload) {
                 Ok(job) => {
                     let cancel = CancellationToken::new();
                     self.leases.insert(lease, cancel.clone(), self.sent);
                     tracing::debug!("job started");
+                    measure::started(&self.job.name, self.job.ready_since);
                     let ended = self.run_handler(job, &options, cancel).await;
                     self.leases.remove(&lease);
                     ended
                 }
                 Err(error) => Ended::Undecodable(error),
             };
+            let ran = started.elapsed();
             let transition = decide(ended, &options, self.job.attempt);
-            self.write(limit_result(transition, self.backend.result_limit()))
+            let outcome = self
+                .write(limit_result(transition, self.backend.result_limit()))
                 .await;
+            measure::finished(&self.job.name, outcome, ran);
         }
         .instrument(span)
         .await;
@@ -129,11 +135,12 @@ where
         ended
     }
 
-    /// Writes a decided transition, retrying while the backend is away.
-    async fn write(&self, transition: Transition) {
+    /// Writes a decided transition, retrying while the backend is away; returns the outcome,
+    /// for the metrics (see `measure`).
+    async fn write(&self, transition: Transition) -> &'static str {
         let lease = self.job.lease;
         let backend = &self.backend;
-        let written = match transition {
+        let (outcome, written) = match transition {
             Transition::Complete { result } => {
                 tracing::debug!("job completed");
                 // Carried by the next grab, or batched by the ack task; closed means shutdown is
@@ -147,7 +154,7 @@ where
                     let done = [completion];
                     let _ = persist::<B, _, _, _>("complete", || backend.complete(&done)).await;
                 }
-                return;
+                return "completed";
             }
             Transition::Replace(children) => {
                 tracing::debug!(children = children.len(), "job replaced");
@@ -159,7 +166,7 @@ where
                 match replaced {
                     Written::Done((ack, answers)) => {
                         report_duplicates(&children, &answers);
-                        Written::Done(ack)
+                        ("replaced", Written::Done(ack))
                     }
                     Written::Refused(error) => {
                         let note = FailureNote::new(
@@ -167,43 +174,58 @@ where
                             format!("replace failed: {}", chain(&error)),
                         );
                         tracing::error!(error = %note.message, "job failed for good");
-                        persist::<B, _, _, _>("perm_fail", || backend.perm_fail(&lease, &note))
-                            .await
+                        let written =
+                            persist::<B, _, _, _>("perm_fail", || backend.perm_fail(&lease, &note))
+                                .await;
+                        ("failed", written)
                     }
-                    Written::GaveUp => Written::GaveUp,
+                    Written::GaveUp => ("replaced", Written::GaveUp),
                 }
             }
             Transition::Release(release) => {
-                if release.defer_limit.is_none() {
+                let outcome = if release.defer_limit.is_none() {
                     tracing::info!("handing the job back");
-                }
-                persist::<B, _, _, _>("release", || backend.release(&lease, &release)).await
+                    "released"
+                } else {
+                    "deferred"
+                };
+                let written =
+                    persist::<B, _, _, _>("release", || backend.release(&lease, &release)).await;
+                (outcome, written)
             }
             Transition::TempFail { retry_in, note } => {
                 tracing::warn!(error = %note.message, kind = note.kind.as_str(), retry_in = ?retry_in, "job failed; will retry");
-                persist::<B, _, _, _>("temp_fail", || backend.temp_fail(&lease, retry_in, &note))
-                    .await
+                let written = persist::<B, _, _, _>("temp_fail", || {
+                    backend.temp_fail(&lease, retry_in, &note)
+                })
+                .await;
+                ("retried", written)
             }
             Transition::PermFail(note) => {
                 tracing::error!(error = %note.message, kind = note.kind.as_str(), "job failed for good");
-                persist::<B, _, _, _>("perm_fail", || backend.perm_fail(&lease, &note)).await
+                let written =
+                    persist::<B, _, _, _>("perm_fail", || backend.perm_fail(&lease, &note)).await;
+                ("failed", written)
             }
             Transition::Nothing(reason) => {
                 tracing::warn!("{reason}");
-                return;
+                return "lease_lost";
             }
         };
         match written {
             Written::Done(Ack::Lost) => {
                 tracing::warn!("the lease was lost before the outcome was written");
+                "lease_lost"
             }
             Written::Done(Ack::Failed) => {
                 tracing::error!("job failed for good: attempts or defers spent");
+                "failed"
             }
             Written::Refused(error) => {
                 tracing::error!(error = %chain(&error), "the backend refused the outcome");
+                outcome
             }
-            _ => {}
+            _ => outcome,
         }
     }
 }

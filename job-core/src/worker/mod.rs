@@ -5,6 +5,7 @@ mod ack;
 mod decide;
 mod execute;
 mod heartbeat;
+mod measure;
 
 use std::fmt;
 use std::future::Future;

@@ -1,9 +1,14 @@
 -- base.lua: the Redis clock, argument checks, number formatting, long commands in slices, and
 -- the client's settings.
 
+-- The Redis clock in ms, read once per call (the library's `enter` forgets it between calls).
+local NOW = nil
 local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  if not NOW then
+    local t = redis.call('TIME')
+    NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  end
+  return NOW
 end
 
 local function int(value, name)

@@ -37,7 +37,8 @@ local function make_ready(id, jtype, reqs, priority, seq, front)
   use_requirements(jtype, reqs)
   push_ready(id, queue, priority, seq, front)
   redis.call('ZADD', K.wake(queue), 0, 'r')
-  redis.call('HSET', K.job(id), 's', 'ready')
+  -- `rs`: since when it is ready, for the wait a worker reports (`c` stands in until then).
+  redis.call('HSET', K.job(id), 's', 'ready', 'rs', fmt(now_ms()))
   redis.call('HDEL', K.job(id), 'ra')
 end
 

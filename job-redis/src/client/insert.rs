@@ -23,6 +23,7 @@ impl Client {
     /// As [`Client::enqueue`].
     pub async fn insert(&self, job: NewJob) -> Result<Inserted> {
         self.check_job(&job)?;
+        let job_type = job.name().to_owned();
         // Concurrent single inserts share one script call per shard (see `batch.rs`).
         let shard = self.home(&job);
         let answer = self
@@ -30,10 +31,12 @@ impl Client {
                 Ok(vec![self.inner.batcher.insert(shard, job.clone()).await?])
             })
             .await?;
-        answer
+        let answer = answer
             .into_iter()
             .next()
-            .ok_or_else(|| Reply::of("insert").error("the job went unanswered"))
+            .ok_or_else(|| Reply::of("insert").error("the job went unanswered"))?;
+        counted(job_type.as_str(), &answer);
+        Ok(answer)
     }
 
     /// Runs an insert `attempt` again while its outcome is unknown: the call timed out or its
@@ -90,10 +93,14 @@ impl Client {
                 answers[*i] = Some(answer);
             }
         }
-        answers
+        let answers: Vec<Inserted> = answers
             .into_iter()
             .map(|answer| answer.ok_or_else(|| Reply::of("insert").error("a job went unanswered")))
-            .collect()
+            .collect::<Result<_>>()?;
+        for (job, answer) in jobs.iter().zip(&answers) {
+            counted(job.name(), answer);
+        }
+        Ok(answers)
     }
 
     /// Inserts the jobs of one shard, a chunk at a time: at most 500 jobs, fewer heavy ones
@@ -174,5 +181,12 @@ impl Client {
             });
         }
         Ok(())
+    }
+}
+
+/// Counts a stored job in the `job_enqueued_total` metric, by type (see the worker's metrics).
+fn counted(job_type: &str, answer: &Inserted) {
+    if matches!(answer, Inserted::New(_)) {
+        metrics::counter!("job_enqueued_total", "type" => job_type.to_owned()).increment(1);
     }
 }

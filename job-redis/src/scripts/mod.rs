@@ -314,8 +314,9 @@ pub(crate) async fn grab(
     limit: usize,
     done: &[&Completion],
 ) -> Result<(Vec<bool>, Grabbed)> {
-    /// Fields per job in the reply: id, type, arguments, attempt, max attempts, token, lease.
-    const FIELDS: usize = 7;
+    /// Fields per job in the reply: id, type, arguments, attempt, max attempts, token, lease,
+    /// ready since (ms).
+    const FIELDS: usize = 8;
     let reply = Reply::of("grab");
     let holder = serde_json::to_string(grab.holder).map_err(|e| reply.error(e.to_string()))?;
     let mut invocation = site.call(&GRAB, true);
@@ -368,13 +369,17 @@ pub(crate) async fn grab(
         let token =
             u64::try_from(reply.int(&row[5])?).map_err(|_| reply.error("negative token"))?;
         let lease = Duration::from_millis(u64::try_from(reply.int(&row[6])?).unwrap_or(0));
-        jobs.push(GrabbedJob::new(
-            Lease::new(id, token, lease).on_shard(shard),
-            reply.string(row[1].clone())?,
-            reply.bytes(row[2].clone())?,
-            count(&row[3])?,
-            count(&row[4])?,
-        ));
+        let ready_since = u64::try_from(reply.int(&row[7])?).unwrap_or(0);
+        jobs.push(
+            GrabbedJob::new(
+                Lease::new(id, token, lease).on_shard(shard),
+                reply.string(row[1].clone())?,
+                reply.bytes(row[2].clone())?,
+                count(&row[3])?,
+                count(&row[4])?,
+            )
+            .ready_since(UNIX_EPOCH + Duration::from_millis(ready_since)),
+        );
     }
     Ok((flags, Grabbed::new(jobs, next_wake)))
 }

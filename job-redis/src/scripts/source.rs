@@ -45,7 +45,7 @@ pub(super) fn library(version: &str, scripts: &[(&str, &str, bool)]) -> String {
     add_includes(&every_part, &mut Vec::new(), &mut source);
     source.push_str(
         "local function enter(keys, args)\n  \
-         KEYS, ARGV, P, K, S, heads_left = keys, args, keys[1], nil, nil, 60\n  \
+         KEYS, ARGV, P, K, S, NOW, heads_left = keys, args, keys[1], nil, nil, nil, 60\n  \
          K = new_keys()\nend\n",
     );
     for (name, body, read_only) in scripts {
