@@ -293,7 +293,7 @@ local function lease_picked()
     local n = #out
     out[n + 1], out[n + 2], out[n + 3], out[n + 4] = id, f[5], payload, attempt
     out[n + 5], out[n + 6], out[n + 7] = tonumber(f[3]) or 1, token, lease
-    out[n + 8] = tonumber(f[10]) or tonumber(f[11]) or now
+    out[n + 8] = f[10] or f[11] or now_s
   end
   return #ready
 end

@@ -17,7 +17,7 @@ use crate::{
 use super::ack::Acks;
 use super::decide::{Ended, Transition, decide, limit_result};
 use super::heartbeat::Leases;
-use super::measure;
+use super::measure::Meters;
 use super::{Written, persist};
 use crate::error::chain;
 
@@ -34,6 +34,8 @@ pub(crate) struct Execution<S, State, B> {
     pub(crate) state: Arc<State>,
     pub(crate) ops: Arc<dyn LeaseOps>,
     pub(crate) leases: Arc<Leases>,
+    /// The worker's metric handles.
+    pub(crate) meters: Arc<Meters>,
     /// Where completions wait for the next grab (or the ack task); `None` completes at once
     /// (a drain must see every completion written before it decides that nothing is left).
     pub(crate) acks: Option<Arc<Acks>>,
@@ -60,12 +62,19 @@ where
             let lease = self.job.lease;
             let options = S::options(&self.job.name).unwrap_or_default();
             let started = Instant::now();
+            // The set's own name for the type (a `'static` label); a type it does not know
+            // (undecodable) is counted under "unknown".
+            let job_type = S::NAMES
+                .iter()
+                .copied()
+                .find(|name| *name == self.job.name)
+                .unwrap_or("unknown");
             let ended = match S::decode(&self.job.name, &self.job.payload) {
                 Ok(job) => {
                     let cancel = CancellationToken::new();
                     self.leases.insert(lease, cancel.clone(), self.sent);
                     tracing::debug!("job started");
-                    measure::started(&self.job.name, self.job.ready_since);
+                    self.meters.started(job_type, self.job.ready_since);
                     let ended = self.run_handler(job, &options, cancel).await;
                     self.leases.remove(&lease);
                     ended
@@ -77,7 +86,7 @@ where
             let outcome = self
                 .write(limit_result(transition, self.backend.result_limit()))
                 .await;
-            measure::finished(&self.job.name, outcome, ran);
+            self.meters.finished(job_type, outcome, ran);
         }
         .instrument(span)
         .await;

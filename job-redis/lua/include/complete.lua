@@ -20,7 +20,7 @@ local function complete_rows(first, count, now)
       if result ~= '' and S.done_keep > 0 then
         redis.call('HSET', K.job(id), 'r', result)
       end
-      finish(id, 'completed', now, { f[3], f[4], f[5], f[6], f[7], f[8], f[9], f[10] }, batch)
+      finish(id, 'completed', now, { f[3], f[4], f[5], f[6], f[7], f[8] }, batch)
       ended[id] = true
       completed = completed + 1
       out[i + 1] = 1

@@ -84,16 +84,32 @@ end
 
 -- Ends a job that is running, ready, delayed or blocked: out of every live place, into its
 -- retention index (`done`, `failed` or `cancelled` for `state` `completed`, `failed` or
--- `cancelled`), or `kept` by its own policy (a type's or job's `kc`, `kf` or `kx`: ms, 0 for
--- none), or deleted at once when its policy keeps nothing. Frees its unique key and its
+-- `cancelled`), or `kept` by its own policy (a type's or job's, field `k`:
+-- `<completed>,<failed>,<cancelled>`, ms each, 0 for none, empty for the namespace's), or
+-- deleted at once when its policy keeps nothing. Frees its unique key and its
 -- resource (recording a completed create or delete). `quiet` skips the resource (the caller
 -- handles it); `f`, when given, is the job's `FINISH_FIELDS`, already read. With `batch` (from
 -- `new_batch`), the lease removal, the deletion and the index entry wait for the caller's
 -- `flush(batch)`, so ending many jobs costs one command each for all of them. A ready job in a
 -- list is not taken out of it: the grab that pops it skips it.
-local FINISH_FIELDS = { 'uk', 'rk', 'fx', 'd', 'e', 'kc', 'kf', 'kx' }
--- Where a job's own policy for each way it ends sits in FINISH_FIELDS.
-local OWN_POLICY = { completed = 6, failed = 7, cancelled = 8 }
+local FINISH_FIELDS = { 'uk', 'rk', 'fx', 'd', 'e', 'k' }
+-- Where a job's own policy for each way it ends sits in its `k` field.
+local OWN_POLICY = { completed = 1, failed = 2, cancelled = 3 }
+
+-- The job's own retention (ms; 0: none) for ending in `state`, from its `k` field, or nil.
+local function own_policy(k, state)
+  if not k then
+    return nil
+  end
+  local i = 0
+  for ms in string.gmatch(k .. ',', '([^,]*),') do
+    i = i + 1
+    if i == OWN_POLICY[state] then
+      return tonumber(ms)
+    end
+  end
+  return nil
+end
 
 local function new_batch()
   return { leases = {}, keys = {}, done = {}, failed = {}, cancelled = {}, kept = {} }
@@ -119,7 +135,7 @@ finish = function(id, state, now, f, batch, quiet)
     leave_resource(id, f[2], f[3], state, now)
   end
   local index = INDEX_OF[state]
-  local own_keep = tonumber(f[OWN_POLICY[state]])
+  local own_keep = own_policy(f[6], state)
   if own_keep == 0 or (own_keep == nil and retention(index) <= 0) then
     -- Only the keys the job has: its arguments' when not inline, its history's when it has one.
     local keys = batch.keys

@@ -34,12 +34,13 @@ local function read_rows(first, count, args)
       local x = cjson.decode(extras)
       row.parent, row.rk, row.fx, row.reqs, row.attrs = x.parent, x.resource, x.effect, x.requires, x.attributes
       if x.keep then
-        row.keep = {}
-        for field, name in pairs({ kc = 'c', kf = 'f', kx = 'x' }) do
-          if x.keep[name] ~= nil then
-            row.keep[field] = int(x.keep[name], 'keep')
-          end
+        -- Stored as one field, `<completed>,<failed>,<cancelled>`: ms each, 0 for none, empty
+        -- for the namespace's policy (see finish.lua).
+        local own = {}
+        for i, name in ipairs({ 'c', 'f', 'x' }) do
+          own[i] = x.keep[name] ~= nil and fmt(int(x.keep[name], 'keep')) or ''
         end
+        row.keep = table.concat(own, ',')
       end
       -- `home`: a REPLACE child that lives in another shard (see replace.lua), or one being
       -- forwarded there; `raw` keeps its row to put in the outbox as it came.
@@ -238,11 +239,7 @@ local function insert_row(row, now, now_s, seq, woken, head_rk)
         put('@' .. name, tostring(value))
       end
     end
-    if row.keep then
-      for field, ms in pairs(row.keep) do
-        put(field, fmt(ms))
-      end
-    end
+    if row.keep then put('k', row.keep) end
     if run_at > now then put('ra', fmt(run_at)) end
     if rk then
       put('rk', rk)
