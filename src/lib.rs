@@ -52,7 +52,8 @@
 pub use job_core::{
     Backoff, BoxError, Context, Details, Dispatch, Effect, Ended, Error, Failure, FailureKind,
     FailureRecord, Holder, Inserted, InvalidName, Job, JobId, JobOptions, JobSet, JobState, Keep,
-    NewJob, Outcome, ParseJobIdError, ResourceState, Result, Run, Start, UniqueWhile, limits,
+    NewJob, Outcome, ParseJobIdError, ResourceState, Result, Run, Start, TypeInfo, UniqueWhile,
+    WorkerInfo, limits,
 };
 
 /// Recurring jobs: a cron line in a time zone, or a fixed interval, and the job each tick

@@ -204,3 +204,78 @@ async fn progress_shows_while_running_and_is_fenced_by_the_lease() {
     running.await.unwrap().unwrap();
     q.cleanup().await.unwrap();
 }
+
+/// A running worker registers itself and its types' options; a tool enqueues a registered type
+/// by name with JSON arguments and its real options, and is refused a type no worker knows; a
+/// stopped worker unregisters, and one that vanished expires.
+#[tokio::test]
+async fn workers_register_their_types_and_a_tool_enqueues_by_name() {
+    use job::backend::Backend;
+    let q = queue("admin_registry").await;
+    let c = q.client().clone();
+    let stop = CancellationToken::new();
+    let worker = job::Worker::<Set, App>::new(c.clone(), App::default())
+        .concurrency(3)
+        .capabilities(["gpu"]);
+    let holder = worker.holder().clone();
+    let running = tokio::spawn(worker.run_until(stop.clone().cancelled_owned()));
+    let seen = eventually(Duration::from_secs(5), "the worker to register", || async {
+        let workers = c.workers().await.unwrap();
+        (workers.len() == 1).then(|| workers[0].clone())
+    })
+    .await;
+    assert_eq!(seen.holder, holder);
+    assert_eq!(seen.types, ["admin.a", "admin.b", "admin.steps"]);
+    assert_eq!(seen.capabilities, ["gpu"]);
+    assert_eq!(seen.concurrency, 3);
+    assert!(seen.seen_ms >= seen.started_ms && seen.started_ms > 0);
+    let types = c.job_types().await.unwrap();
+    let names: Vec<&str> = types.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["admin.a", "admin.b", "admin.steps"]);
+    assert_eq!((types[0].max_attempts, types[0].priority), (25, 0));
+
+    // A tool enqueues by name: the job runs, with the registered options.
+    let id = c
+        .enqueue_json("admin.a", &serde_json::json!({ "millis": 0 }))
+        .await
+        .unwrap();
+    eventually(
+        Duration::from_secs(5),
+        "the job enqueued by name to run",
+        || async { (state(&q, id).await == JobState::Completed).then_some(()) },
+    )
+    .await;
+    assert_eq!(c.details(id).await.unwrap().unwrap().max_attempts, 25);
+    let error = c
+        .enqueue_json("nobody.knows", &serde_json::json!({}))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("nobody.knows"), "{error}");
+
+    stop.cancel();
+    running.await.unwrap().unwrap();
+    assert!(
+        c.workers().await.unwrap().is_empty(),
+        "a stopped worker unregisters"
+    );
+
+    // One that vanished without a word expires: its last registration is long ago.
+    let ghost = job::WorkerInfo::new(job::Holder::current(), vec!["admin.a".into()], vec![], 1);
+    c.register(&ghost, &[]).await.unwrap();
+    assert_eq!(c.workers().await.unwrap().len(), 1);
+    let mut conn = q.connection();
+    let seen_key = format!("{}wl", q.shard_prefixes()[0]);
+    let _: () = redis::cmd("ZADD")
+        .arg(&seen_key)
+        .arg(0)
+        .arg(&ghost.holder.worker)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(
+        c.workers().await.unwrap().is_empty(),
+        "an expired worker is not listed"
+    );
+    q.cleanup().await.unwrap();
+}

@@ -92,6 +92,23 @@ pub trait Backend: Clone + Send + Sync + 'static {
         timeout: Duration,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
+    /// Records a running worker and the options of the types it runs (again every
+    /// [`REGISTER_EVERY`](crate::REGISTER_EVERY) while it runs), for tools. None by default.
+    fn register(
+        &self,
+        worker: &crate::WorkerInfo,
+        types: &[crate::TypeInfo],
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        let _ = (worker, types);
+        async { Ok(()) }
+    }
+
+    /// Forgets a worker that stopped. None by default.
+    fn unregister(&self, worker: &str) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        let _ = worker;
+        async { Ok(()) }
+    }
+
     /// Stores a held job's progress (JSON, at most
     /// [`MAX_PROGRESS`](crate::limits::MAX_PROGRESS) bytes), fenced by the lease's token: false
     /// when the lease is no longer the job's (nothing stored). The default stores nothing and

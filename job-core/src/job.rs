@@ -396,6 +396,29 @@ impl NewJob {
         Ok(new)
     }
 
+    /// Builds a job of type `name` from JSON arguments, with the default options, for tools
+    /// that do not know the Rust type (a command line, an HTTP API, another language).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Encode`] when the value does not serialize (it always does for a JSON value
+    /// built by serde_json).
+    pub fn from_json(name: impl Into<String>, args: &serde_json::Value) -> Result<Self, Error> {
+        let name = name.into();
+        let payload = serde_json::to_vec(args).map_err(|source| Error::Encode {
+            job_type: name.clone(),
+            source,
+        })?;
+        Ok(Self::from_parts(name, payload, JobOptions::new()))
+    }
+
+    /// Replaces the job's options (its type's, for a job built from parts).
+    #[must_use]
+    pub fn with_options(mut self, options: JobOptions) -> Self {
+        self.options = options;
+        self
+    }
+
     /// Builds a job from an already-encoded payload, for tools that do not know the Rust type
     /// (a command line, an HTTP API).
     #[must_use]

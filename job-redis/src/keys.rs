@@ -57,13 +57,45 @@ pub(crate) mod suffix {
     pub(crate) const SCHEDULES: &str = "sn";
     pub(crate) const TICK: &str = "sw";
     pub(crate) const PAUSED: &str = "paused";
+    pub(crate) const WORKERS: &str = "wk";
+    pub(crate) const WORKERS_SEEN: &str = "wl";
+    pub(crate) const TYPES: &str = "ty";
 
     /// All of them.
     #[cfg(test)]
     pub(crate) const ALL: &[&str] = &[
-        JOB, ARGS, HISTORY, LIST, READY, WAKE, SETS, FIFO, EFFECTS, LEASES, DELAYED, DONE, FAILED,
-        CANCELLED, KEPT, SEQ, UNIQ, SEEN, OUTBOX, FWD, RX, RC, RV, SCHEDULE, FIRES, DUE, SCHEDULES,
-        TICK, PAUSED,
+        JOB,
+        ARGS,
+        HISTORY,
+        LIST,
+        READY,
+        WAKE,
+        SETS,
+        FIFO,
+        EFFECTS,
+        LEASES,
+        DELAYED,
+        DONE,
+        FAILED,
+        CANCELLED,
+        KEPT,
+        SEQ,
+        UNIQ,
+        SEEN,
+        OUTBOX,
+        FWD,
+        RX,
+        RC,
+        RV,
+        SCHEDULE,
+        FIRES,
+        DUE,
+        SCHEDULES,
+        TICK,
+        PAUSED,
+        WORKERS,
+        WORKERS_SEEN,
+        TYPES,
     ];
 }
 
@@ -148,6 +180,11 @@ impl Shard {
     #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     pub(crate) fn schedule(&self, name: &str) -> String {
         self.key(suffix::SCHEDULE, name)
+    }
+
+    /// The job types' options as workers register them.
+    pub(crate) fn types(&self) -> String {
+        self.key(suffix::TYPES, "")
     }
 
     /// The job types no grab takes jobs of.

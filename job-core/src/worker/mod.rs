@@ -331,6 +331,20 @@ where
                 }
             });
         }
+        background.spawn(register(
+            worker.backend.clone(),
+            crate::WorkerInfo::new(
+                worker.holder.clone(),
+                S::NAMES.iter().map(|name| (*name).to_owned()).collect(),
+                worker.config.capabilities.clone(),
+                worker.config.concurrency,
+            ),
+            S::NAMES
+                .iter()
+                .map(|name| crate::TypeInfo::of(name, &S::options(name).unwrap_or_default()))
+                .collect(),
+            stop_heartbeat.clone(),
+        ));
         background.spawn(report_warnings(
             worker.backend.clone(),
             stop_heartbeat.clone(),
@@ -586,6 +600,28 @@ async fn report_warnings<B: Backend>(backend: B, stop: CancellationToken) {
             }
         },
         () = stop.cancelled() => {}
+    }
+}
+
+/// Registers the worker and its types at once and again every `REGISTER_EVERY` until `stop`,
+/// then forgets it. Failing to register is no reason to stop: logged at debug and tried again.
+async fn register<B: Backend>(
+    backend: B,
+    worker: crate::WorkerInfo,
+    types: Vec<crate::TypeInfo>,
+    stop: CancellationToken,
+) {
+    loop {
+        if let Err(error) = backend.register(&worker, &types).await {
+            tracing::debug!(error = %chain(&error), "could not register the worker");
+        }
+        tokio::select! {
+            () = tokio::time::sleep(crate::REGISTER_EVERY) => {}
+            () = stop.cancelled() => break,
+        }
+    }
+    if let Err(error) = backend.unregister(&worker.holder.worker).await {
+        tracing::debug!(error = %chain(&error), "could not unregister the worker");
     }
 }
 

@@ -25,6 +25,9 @@ local SHARD_KEYS = {
   schedules = 'sn',    -- zset: every schedule's name, score 0 (listed in name order)
   tick = 'sw',         -- zset: the schedulers' wake marker, set by a schedule's change
   paused = 'paused',   -- set: job types whose jobs no grab takes (an operator paused them)
+  workers = 'wk',      -- hash: worker id -> what it registered (JSON); on the first shard
+  workers_seen = 'wl', -- zset: worker id -> when it last registered (ms); on the first shard
+  types = 'ty',        -- hash: job type -> its options as workers register them (JSON)
 }
 local ITEM_KEYS = {
   job = 'j:',          -- hash: a job's fields

@@ -13,6 +13,7 @@ use job_core::{
 use super::Client;
 use crate::error::chain;
 use crate::keys::group_by_shard;
+use crate::scripts::admin;
 use crate::scripts::{self, MAX_REPLACE_WEIGHT, MAX_ROWS, Site, weight};
 use crate::{Error, Result};
 
@@ -214,6 +215,22 @@ impl Backend for Client {
         self.server_warnings().await
     }
 
+    async fn register(
+        &self,
+        worker: &job_core::WorkerInfo,
+        types: &[job_core::TypeInfo],
+    ) -> Result<()> {
+        admin::register(self.site(0), worker, types, job_core::WORKER_EXPIRY)
+            .await
+            .map_err(|error| self.at_server(error))
+    }
+
+    async fn unregister(&self, worker: &str) -> Result<()> {
+        admin::unregister(self.site(0), worker)
+            .await
+            .map_err(|error| self.at_server(error))
+    }
+
     async fn progress(&self, lease: &Lease, value: &[u8]) -> Result<bool> {
         let limit = job_core::limits::MAX_PROGRESS;
         if value.len() > limit {
@@ -223,7 +240,7 @@ impl Backend for Client {
                 max: limit,
             });
         }
-        crate::scripts::admin::progress(self.held(lease), lease, value)
+        admin::progress(self.held(lease), lease, value)
             .await
             .map_err(|error| self.at_server(error))
     }

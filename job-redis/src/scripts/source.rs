@@ -116,6 +116,8 @@ mod tests {
         include_str!("../../lua/schedule_list.lua"),
         include_str!("../../lua/pause.lua"),
         include_str!("../../lua/progress.lua"),
+        include_str!("../../lua/register.lua"),
+        include_str!("../../lua/workers.lua"),
     ];
 
     #[test]
