@@ -137,6 +137,17 @@ pub enum Keep {
     For(Duration),
 }
 
+impl Keep {
+    /// As the backend stores it: milliseconds, 0 for [`Keep::None`] (a kept job, at least 1).
+    #[must_use]
+    pub fn millis(self) -> u64 {
+        match self {
+            Self::None => 0,
+            Self::For(age) => crate::millis(age).max(1),
+        }
+    }
+}
+
 /// How a job ended, for retention: each outcome has its own policy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]

@@ -42,6 +42,11 @@ pub use worker::Worker;
 #[cfg(feature = "derive")]
 pub use job_derive::{Job, JobSet};
 
+/// A duration in whole milliseconds (saturating).
+pub(crate) fn millis(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// Returns this machine's host name, as recorded on the jobs it holds.
 pub(crate) fn host_name() -> String {
     gethostname::gethostname().to_string_lossy().into_owned()

@@ -44,7 +44,9 @@ impl WorkerInfo {
             types,
             capabilities,
             concurrency,
-            started_ms: millis_of(SystemTime::now()),
+            started_ms: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, crate::millis),
             seen_ms: 0,
         }
     }
@@ -85,20 +87,14 @@ impl TypeInfo {
     pub fn of(name: &str, options: &JobOptions) -> Self {
         let keep_ms = Ended::ALL
             .iter()
-            .filter_map(|ended| {
-                let ms = match options.keep(*ended)? {
-                    Keep::For(age) => millis(age).max(1),
-                    _ => 0,
-                };
-                Some((ended.as_str().to_owned(), ms))
-            })
+            .filter_map(|ended| Some((ended.as_str().to_owned(), options.keep(*ended)?.millis())))
             .collect();
         Self {
             name: name.to_owned(),
             max_attempts: options.max_attempts(),
             priority: options.priority(),
-            lease_ms: options.lease().map(millis),
-            timeout_ms: options.timeout().map(millis),
+            lease_ms: options.lease().map(crate::millis),
+            timeout_ms: options.timeout().map(crate::millis),
             max_defers: options.max_defers(),
             requires: options.requires().iter().map(|c| (*c).to_owned()).collect(),
             keep_ms,
@@ -133,14 +129,6 @@ impl TypeInfo {
         }
         options
     }
-}
-
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
-}
-
-fn millis_of(at: SystemTime) -> u64 {
-    at.duration_since(UNIX_EPOCH).map_or(0, millis)
 }
 
 #[cfg(test)]

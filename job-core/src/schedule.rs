@@ -181,7 +181,7 @@ impl Schedule {
     /// [`Error::Schedule`] for an interval under a millisecond, or a bad name.
     pub fn every(name: impl Into<String>, interval: Duration) -> Result<Self, Error> {
         let name = checked_name(name.into())?;
-        let millis = u64::try_from(interval.as_millis()).unwrap_or(u64::MAX);
+        let millis = crate::millis(interval);
         if millis == 0 {
             return Err(ScheduleError::new(&name, "interval", "it must be at least 1 ms").into());
         }
@@ -421,7 +421,7 @@ impl Schedule {
         let fire = match self.missed {
             Missed::Latest => vec![newest],
             Missed::Skip => {
-                let on_time = now - newest <= millis(MISSED_AFTER);
+                let on_time = now - newest <= crate::millis(MISSED_AFTER);
                 if on_time { vec![newest] } else { Vec::new() }
             }
             Missed::All { max } => {
@@ -490,10 +490,6 @@ fn checked_name(name: String) -> Result<String, Error> {
         return Err(ScheduleError::new(&name, "name", problem).into());
     }
     Ok(name)
-}
-
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

@@ -27,6 +27,5 @@ elseif f[1] ~= 'blocked' then
 end
 local now = now_ms()
 finish(id, 'cancelled', now)
-prune('cancelled', now, 1)
-prune('kept', now, 0)
+prune_ended('cancelled', now, 1)
 return 'cancelled'

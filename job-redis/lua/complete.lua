@@ -7,6 +7,5 @@
 load_settings()
 local now = now_ms()
 local out, completed = complete_rows(3, int(ARGV[2], 'count'), now)
-prune('done', now, completed)
-prune('kept', now, 0)
+prune_ended('done', now, completed)
 return out

@@ -33,8 +33,7 @@ local now_s = fmt(now)
 -- 0. The completions the worker sends with this grab.
 local done_flags, completed = complete_rows(9, done_count, now)
 if completed > 0 then
-  prune('done', now, completed)
-  prune('kept', now, 0)
+  prune_ended('done', now, completed)
 end
 
 -- 1. Expired leases: back to the front of their queue, or failed past the expiry limit.

@@ -90,8 +90,7 @@ if #dups > 0 then
 end
 wake(woken)
 finish(id, 'completed', now)
-prune('done', now, 1)
-prune('kept', now, 0)
+prune_ended('done', now, 1)
 -- One answer per child, in order: a forwarded child is `new` (it is in the outbox).
 local answers = plan_reply(plan, {})
 local out, next_here = { 'ok' }, 1

@@ -1,6 +1,6 @@
 //! Stored schedules, as a client reads them back: the schedule, its state and its latest fires.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use job_core::{JobId, JobState, Schedule};
 
@@ -53,7 +53,8 @@ impl ScheduleInfo {
     /// Its next `count` ticks, in its time zone, counted from now by this host's clock.
     #[must_use]
     pub fn upcoming(&self, count: usize) -> Vec<jiff::Zoned> {
-        self.schedule.upcoming(millis_of(SystemTime::now()), count)
+        let now = crate::scripts::epoch_millis(SystemTime::now());
+        self.schedule.upcoming(now, count)
     }
 }
 
@@ -89,15 +90,4 @@ pub enum FireOutcome {
     Overlap,
     /// This many missed ticks were dropped (recorded at the tick handled after them).
     Dropped(u64),
-}
-
-/// Milliseconds since the Unix epoch.
-pub(crate) fn millis_of(at: SystemTime) -> u64 {
-    at.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-/// The time `millis` after the Unix epoch.
-pub(crate) fn time_of(millis: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(millis)
 }

@@ -161,7 +161,7 @@ impl TestQueue {
     /// Redis errors.
     pub async fn rewind_schedule(&self, name: &str, since: std::time::SystemTime) -> Result<bool> {
         let mut conn = self.client.connection();
-        let last = crate::schedule::millis_of(since);
+        let last = crate::scripts::epoch_millis(since);
         for (_, shard) in self.client.shards().iter() {
             let key = shard.schedule(name);
             let stored: bool = conn.exists(&key).await?;

@@ -5,7 +5,7 @@
 
 -- Completes the `count` rows of 3 (id, token, result: '' for none) from ARGV[first], at `now`;
 -- returns one integer per row (1 completed, 0 lost: a stale token, nothing changed) and how
--- many completed. The retention step is the caller's (`prune('done', now, completed)`).
+-- many completed. The retention step is the caller's (`prune_ended('done', now, completed)`).
 local function complete_rows(first, count, now)
   local out, batch, ended = {}, new_batch(), {}
   local completed = 0

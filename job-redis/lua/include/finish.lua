@@ -61,6 +61,14 @@ local function prune(index, now, added)
   return forget(ids)
 end
 
+-- The retention step of a call that ended `added` jobs into `index`: that index's, and one of the
+-- jobs kept by their own policy (ended anywhere). Returns how many it deleted from `index`.
+local function prune_ended(index, now, added)
+  local pruned = prune(index, now, added)
+  prune('kept', now, 0)
+  return pruned
+end
+
 -- When the oldest job of a retention index expires (ms), or nil when it keeps none.
 local function next_expiry(index)
   if index == 'kept' then
@@ -154,10 +162,9 @@ finish = function(id, state, now, f, batch, quiet)
   end
 end
 
--- Ends a job as failed for good, with a last failure record, and prunes the failed index.
+-- Ends a job as failed for good, with a last failure record, and takes the retention step.
 local function fail_for_good(id, now, attempt, kind, message, holder)
   push_failure(id, now, attempt, kind, message, holder)
   finish(id, 'failed', now)
-  prune('failed', now, 1)
-  prune('kept', now, 0)
+  prune_ended('failed', now, 1)
 end

@@ -181,9 +181,14 @@ impl Client {
 
     /// The shards to look for a job in: its id's own first (where every job not bound to a
     /// resource or a unique key, nor a REPLACE child, lives), then the others.
-    fn lookup_order(&self, id: JobId) -> impl Iterator<Item = usize> {
+    fn lookup_order(&self, id: JobId) -> impl Iterator<Item = usize> + use<> {
+        self.shards_from(&id.to_string())
+    }
+
+    /// Every shard, the one that owns `key` first, then the others in turn.
+    fn shards_from(&self, key: &str) -> impl Iterator<Item = usize> + use<> {
         let count = self.inner.sites.shards().len();
-        let first = self.inner.sites.shards().owner(&id.to_string());
+        let first = self.inner.sites.shards().owner(key);
         (0..count).map(move |i| (first + i) % count)
     }
 

@@ -11,8 +11,8 @@ use job_core::{JobId, NewJob, Schedule, ScheduleError};
 use super::Client;
 use crate::error::chain;
 use crate::schedule::{FireOutcome, ScheduleInfo, Upserted};
-use crate::scripts::Site;
 use crate::scripts::schedules::{self, Change, Claimed, Fired, Firing};
+use crate::scripts::{Site, millis};
 use crate::{Error, Result};
 
 /// How long a scheduler holds the schedules it claimed: another scheduler takes a schedule
@@ -52,7 +52,7 @@ impl Client {
         self.check_job(job)
             .map_err(|error| invalid(name, "job", chain(&error)))?;
         let home = self.schedule_home(name, job);
-        for shard in self.shards_of(name).filter(|shard| *shard != home) {
+        for shard in self.shards_from(name).filter(|shard| *shard != home) {
             if self.find(shard, name).await?.is_some() {
                 return Err(invalid(
                     name,
@@ -99,7 +99,7 @@ impl Client {
     ///
     /// Connection errors.
     pub async fn schedule(&self, name: &str) -> Result<Option<ScheduleInfo>> {
-        for shard in self.shards_of(name) {
+        for shard in self.shards_from(name) {
             if let Some(info) = self.find(shard, name).await? {
                 return Ok(Some(info));
             }
@@ -308,13 +308,6 @@ impl Client {
         }
     }
 
-    /// The shards to look for a schedule on: its name's first.
-    fn shards_of(&self, name: &str) -> impl Iterator<Item = usize> + use<> {
-        let count = self.shards().len();
-        let first = self.shards().owner(name);
-        (0..count).map(move |i| (first + i) % count)
-    }
-
     /// The schedule `name` on shard `shard`, if it is there.
     async fn find(&self, shard: usize, name: &str) -> Result<Option<ScheduleInfo>> {
         let exact = format!("[{name}");
@@ -326,7 +319,7 @@ impl Client {
 
     /// Applies `change` to the schedule `name`, wherever it lives; `None` when it is nowhere.
     async fn change(&self, name: &str, change: Change) -> Result<Option<FireOutcome>> {
-        for shard in self.shards_of(name) {
+        for shard in self.shards_from(name) {
             let answer = schedules::change(self.site(shard), name, change)
                 .await
                 .map_err(|error| self.at_server(error))?;
@@ -342,8 +335,4 @@ fn invalid(name: &str, field: &'static str, problem: impl std::fmt::Display) -> 
     Error::Job(job_core::Error::Schedule(ScheduleError::new(
         name, field, problem,
     )))
-}
-
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }

@@ -2,7 +2,7 @@
 //! worker last asked for its type, as [`Details`].
 
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use job_core::{Details, FailureKind, FailureRecord, JobId, JobState};
 use redis::Value;
@@ -10,9 +10,9 @@ use redis::Value;
 use crate::Result;
 use crate::reply::Reply;
 
-/// A time from milliseconds since the Unix epoch.
+/// A time from milliseconds since the Unix epoch (a negative one: the epoch).
 fn from_millis(ms: i64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+    super::time_of(u64::try_from(ms).unwrap_or(0))
 }
 
 /// Decodes DETAILS's reply parts: the job hash's fields, the arguments kept apart, the failure

@@ -601,13 +601,18 @@ fn ack(script: &'static str, value: Value, ok: &str) -> Result<Ack> {
 }
 
 /// A duration in whole milliseconds, as the scripts take it.
-fn millis(duration: Duration) -> u64 {
+pub(crate) fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Milliseconds since the Unix epoch.
-fn epoch_millis(at: SystemTime) -> u64 {
+pub(crate) fn epoch_millis(at: SystemTime) -> u64 {
     at.duration_since(UNIX_EPOCH).map(millis).unwrap_or(0)
+}
+
+/// The time `millis` after the Unix epoch.
+fn time_of(millis: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(millis)
 }
 
 /// A failure message cut to `MESSAGE_MAX` bytes, on a character boundary.

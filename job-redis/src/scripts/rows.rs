@@ -4,7 +4,7 @@
 use std::time::SystemTime;
 
 use job_core::limits::MAX_DELAY;
-use job_core::{Ended, Inserted, JobId, Keep, NewJob, Start};
+use job_core::{Ended, Inserted, JobId, NewJob, Start};
 use redis::Value;
 
 use super::{epoch_millis, millis};
@@ -158,11 +158,7 @@ fn extras(job: &NewJob, parent: Option<JobId>, home: Option<&str>) -> String {
         .iter()
         .zip(["c", "f", "x"])
         .filter_map(|(ended, name)| {
-            let ms = match options.keep(*ended)? {
-                Keep::For(age) => millis(age).max(1),
-                _ => 0,
-            };
-            Some((name.to_owned(), Value::from(ms)))
+            Some((name.to_owned(), Value::from(options.keep(*ended)?.millis())))
         })
         .collect();
     if !keep.is_empty() {

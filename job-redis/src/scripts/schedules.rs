@@ -3,10 +3,11 @@
 use job_core::{JobId, JobState, NewJob, Overlap, Schedule};
 use redis::Value;
 
+use super::time_of;
 use super::{Lua, Site, rows};
 use crate::Result;
 use crate::reply::Reply;
-use crate::schedule::{Fire, FireOutcome, ScheduleInfo, Upserted, time_of};
+use crate::schedule::{Fire, FireOutcome, ScheduleInfo, Upserted};
 
 script!(UPSERT, "schedule_upsert", false);
 script!(DUE, "schedule_due", false);
